@@ -1,0 +1,54 @@
+"""Shared fixtures: where the real Redis, PostgreSQL and Chromium are.
+
+A test that needs one of them asks for its fixture. When the service is not
+configured the test is skipped, unless ``HOTLINE_REQUIRE`` names it
+(``HOTLINE_REQUIRE=redis,postgres,browser``, as ``.ci/run`` sets): then the
+missing service is a failure, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def _required() -> set[str]:
+    return {part.strip() for part in os.environ.get("HOTLINE_REQUIRE", "").split(",") if part}
+
+
+def need(service: str, reason: str) -> None:
+    """Skip the current test for ``reason``, or fail if ``service`` is required."""
+    if service in _required():
+        pytest.fail(f"{service} is required (HOTLINE_REQUIRE) but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a real Redis server, from ``REDIS_URL``."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        need("redis", "REDIS_URL is not set")
+    assert url is not None
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of a real, empty-able PostgreSQL database, from ``DATABASE_URL``."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        need("postgres", "DATABASE_URL does not name a PostgreSQL database")
+    return url
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Path of the system Chromium (Debian's ``chromium`` package)."""
+    path = os.environ.get("HOTLINE_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        need("browser", "chromium is not installed")
+    assert path is not None
+    return path
