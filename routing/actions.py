@@ -1,0 +1,202 @@
+"""Actions returned by :meth:`routing.engine.Engine.handle` for the driver to carry out.
+
+Frozen dataclasses tagged by ``kind``, with ``to_dict()`` and :func:`action_from_dict`.
+Timers: ``StartTimer(key, at)`` asks the driver to feed ``TimerFired(now=at, key)`` back
+at ``at`` (a later ``StartTimer`` with the same key replaces it); ``CancelTimer(key)``
+withdraws it. A timer that fires anyway after being cancelled is ignored by the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from routing import _codec
+from routing.errors import SerializationError
+from routing.ids import AgentId, CallerKey, QueueId, SessionId, TimerKey
+from routing.presence import Presence
+
+
+class Outcome(enum.StrEnum):
+    """The one way each session ends."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    CALLBACK_DONE = "callback_done"
+    VOICEMAIL = "voicemail"
+    TRANSFERRED = "transferred"
+    EXPIRED = "expired"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Action:
+    """Base of all actions."""
+
+    kind: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict tagged by ``kind``."""
+        data: dict[str, Any] = _codec.to_jsonable(self)
+        return {"kind": self.kind, **data}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Action:
+        """Rebuild any action from :meth:`to_dict` output (dispatching on ``kind``)."""
+        return action_from_dict(data)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OfferSession(Action):
+    """Ring ``agent`` with ``session`` until ``expires_at``.
+
+    For a callback, ``callback_number`` is the (masked) number the agent is to call back.
+    """
+
+    kind: ClassVar[str] = "offer_session"
+    agent: AgentId
+    session: SessionId
+    queue: QueueId
+    expires_at: float
+    priority: str = "ordinary"
+    callback_number: str | None = None
+    waited_s: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancelOffer(Action):
+    """Stop ringing ``agent`` with ``session`` (timeout, caller gone, agent on break …)."""
+
+    kind: ClassVar[str] = "cancel_offer"
+    agent: AgentId
+    session: SessionId
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectSession(Action):
+    """The offer was accepted: bridge the caller and the agent."""
+
+    kind: ClassVar[str] = "connect_session"
+    agent: AgentId
+    session: SessionId
+    queue: QueueId
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartTimer(Action):
+    """Feed ``TimerFired(key)`` back at time ``at`` (replacing any timer with that key)."""
+
+    kind: ClassVar[str] = "start_timer"
+    key: TimerKey
+    at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancelTimer(Action):
+    """The timer ``key`` is no longer needed."""
+
+    kind: ClassVar[str] = "cancel_timer"
+    key: TimerKey
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TellPosition(Action):
+    """Tell a waiting caller their place in line and an estimated wait."""
+
+    kind: ClassVar[str] = "tell_position"
+    session: SessionId
+    position: int
+    estimated_wait_s: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OfferCallback(Action):
+    """The caller has waited long: offer a callback (keeping the place) or voicemail."""
+
+    kind: ClassVar[str] = "offer_callback"
+    session: SessionId
+    waited_s: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CreateVoicemailTicket(Action):
+    """Take a message: a ticket a lawyer answers the next day."""
+
+    kind: ClassVar[str] = "create_voicemail_ticket"
+    session: SessionId
+    queue: QueueId
+    caller: CallerKey | None
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionMoved(Action):
+    """A waiting session moved to another queue (overflow)."""
+
+    kind: ClassVar[str] = "session_moved"
+    session: SessionId
+    from_queue: QueueId
+    to_queue: QueueId
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgentPresenceChanged(Action):
+    """An agent's presence changed (tell the agent's console and the supervisor wall)."""
+
+    kind: ClassVar[str] = "agent_presence_changed"
+    agent: AgentId
+    presence: Presence
+    reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionRecorded(Action):
+    """The single terminal outcome of a session, for the driver to write to the database.
+
+    ``resumed_from`` names the abandoned session whose place a returning caller got;
+    ``transferred_to`` the session a transfer continues as.
+    """
+
+    kind: ClassVar[str] = "session_recorded"
+    session: SessionId
+    queue: QueueId
+    outcome: Outcome
+    queued_at: float
+    ended_at: float
+    offered_at: float | None = None
+    answered_at: float | None = None
+    agent: AgentId | None = None
+    priority: str = "ordinary"
+    caller: CallerKey | None = None
+    resumed_from: SessionId | None = None
+    transferred_to: SessionId | None = None
+
+
+ACTION_TYPES: dict[str, type[Action]] = {
+    cls.kind: cls
+    for cls in (
+        OfferSession,
+        CancelOffer,
+        ConnectSession,
+        StartTimer,
+        CancelTimer,
+        TellPosition,
+        OfferCallback,
+        CreateVoicemailTicket,
+        SessionMoved,
+        AgentPresenceChanged,
+        SessionRecorded,
+    )
+}
+
+
+def action_from_dict(data: Mapping[str, Any]) -> Action:
+    """Rebuild an action from its ``to_dict()`` form."""
+    cls = ACTION_TYPES.get(str(data.get("kind")))
+    if cls is None:
+        raise SerializationError(f"unknown action kind {data.get('kind')!r}")
+    action: Action = _codec.build(cls, data)
+    return action
