@@ -1,0 +1,314 @@
+"""The durable record: typed SQLAlchemy 2 models, one schema for SQLite and PostgreSQL.
+
+Staff and their agent profiles, the district's service points, live sessions and
+their single terminal outcome, cases, outcomes, tickets, recordings and the audit
+log. Nothing the routing engine needs to route lives only here, and nothing a user
+must keep lives only in Redis (DESIGN.md, "Persistence").
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Stored as the value string, checked by the application, so that adding a
+    # member needs no ALTER TYPE on PostgreSQL.
+    return Enum(
+        cls,
+        native_enum=False,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Role(enum.StrEnum):
+    LAWYER = "lawyer"
+    MEDIATOR = "mediator"
+    NOTARY = "notary"
+    LEGAL_AID = "legal_aid"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    @property
+    def is_agent(self) -> bool:
+        return self in AGENT_ROLES
+
+
+AGENT_ROLES = frozenset({Role.LAWYER, Role.MEDIATOR, Role.NOTARY, Role.LEGAL_AID})
+
+
+class ServicePointLevel(enum.StrEnum):
+    """District (区) → town/street (镇/街) → village/community (村/居)."""
+
+    DISTRICT = "district"
+    TOWN = "town"
+    VILLAGE = "village"
+
+
+class SessionChannel(enum.StrEnum):
+    PHONE = "phone"
+    WEB_VOICE = "web_voice"
+    WEB_VIDEO = "web_video"
+
+
+class SessionOutcome(enum.StrEnum):
+    """Every session ends in exactly one of these ways (routing issue)."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    CALLBACK_DONE = "callback_done"
+    VOICEMAIL = "voicemail"
+    TRANSFERRED = "transferred"
+    EXPIRED = "expired"
+
+
+class CaseKind(enum.StrEnum):
+    CONSULTATION = "consultation"
+    MEDIATION = "mediation"
+    NOTARY = "notary"
+
+
+class CaseStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class TicketStatus(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DONE = "done"
+
+
+class ServicePoint(Base):
+    """A district centre, a town service station or a village point."""
+
+    __tablename__ = "service_points"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[ServicePointLevel] = mapped_column(_enum(ServicePointLevel))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("service_points.id"), default=None)
+
+    parent: Mapped[ServicePoint | None] = relationship(remote_side=[id], lazy="raise")
+
+
+class User(Base):
+    """A member of staff who signs in."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    roles: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+    profile: Mapped[AgentProfile | None] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        return frozenset(r.role for r in self.roles)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class AgentProfile(Base):
+    """What routing needs to know about an agent: skills, tier, languages, home town."""
+
+    __tablename__ = "agent_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    tier: Mapped[int] = mapped_column(Integer, default=1)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    home_point_id: Mapped[int | None] = mapped_column(ForeignKey("service_points.id"))
+
+    user: Mapped[User] = relationship(back_populates="profile")
+    skills: Mapped[list[AgentSkill]] = relationship(
+        back_populates="profile", cascade="all, delete-orphan", lazy="selectin"
+    )
+    home_point: Mapped[ServicePoint | None] = relationship(lazy="selectin")
+
+
+class AgentSkill(Base):
+    __tablename__ = "agent_skills"
+    __table_args__ = (UniqueConstraint("profile_id", "skill"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("agent_profiles.id", ondelete="CASCADE"))
+    skill: Mapped[str] = mapped_column(String(48))
+    proficiency: Mapped[int] = mapped_column(Integer)  # 1–5, checked by the repository
+
+    profile: Mapped[AgentProfile] = relationship(back_populates="skills")
+
+
+class SessionRecord(Base):
+    """One live interaction (a hotline call or a video room) and how it ended."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    queue: Mapped[str] = mapped_column(String(48))
+    channel: Mapped[SessionChannel] = mapped_column(_enum(SessionChannel))
+    caller_phone: Mapped[str | None] = mapped_column(String(32))
+    priority_class: Mapped[str | None] = mapped_column(String(32))
+    agent_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    offered_at: Mapped[datetime | None] = mapped_column()
+    answered_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[SessionOutcome | None] = mapped_column(_enum(SessionOutcome))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Case(Base):
+    """A consultation, mediation or notary matter; may span several sessions."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[CaseKind] = mapped_column(_enum(CaseKind))
+    category: Mapped[str] = mapped_column(String(48))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.OPEN)
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"))
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    service_point_id: Mapped[int | None] = mapped_column(ForeignKey("service_points.id"))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Outcome(Base):
+    """The recorded result of a case (e.g. mediation agreement reached)."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(48))
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    """Front desk / back office (工单): what could not be answered on the call."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # voicemail, callback, referral, ...
+    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.OPEN)
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    department: Mapped[str | None] = mapped_column(String(64))
+    caller_phone: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column()
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+
+
+class Recording(Base):
+    """One recording of a room: per-participant files and a manifest."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    room_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    manifest_path: Mapped[str | None] = mapped_column(String(512))
+
+    files: Mapped[list[RecordingFile]] = relationship(
+        back_populates="recording", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class RecordingFile(Base):
+    __tablename__ = "recording_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    participant: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(512))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+    recording: Mapped[Recording] = relationship(back_populates="files")
+
+
+class AuditEntry(Base):
+    """Append-only: sign-ins, reads of recordings, changes of outcomes."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class WebSession(Base):
+    """Server-side sign-in session; the cookie holds only the random id."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,89 @@
+"""The composition root: ``create_app(settings)`` wires every package together.
+
+The database engine, the Redis client and every background task are created and
+torn down by ``app.cleanup_ctx``; nothing is started at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from agent_console.render import STATIC, environment
+from cases.db import Database
+from hotline import keys
+from hotline.auth import Authenticator, Csrf, MemoryFailureCounter, RedisFailureCounter
+from hotline.metrics import Metrics
+from hotline.settings import Settings
+from hotline.tokens import TokenSigner
+from hotline.web import routes, security_middleware
+
+log = logging.getLogger("hotline.app")
+
+
+class StartupError(Exception):
+    """A service the configuration names does not answer at start."""
+
+
+async def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[security_middleware], client_max_size=1024 * 1024)
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
+    app[keys.TEMPLATES] = environment()
+    app[keys.CSRF] = Csrf(settings.secret_key)
+    app[keys.TOKENS] = TokenSigner(settings.secret_key)
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_auth)
+    app.router.add_routes(routes)
+    app.router.add_static("/static", STATIC, name="static", append_version=True)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    app[keys.DB] = db
+    try:
+        yield
+    finally:
+        await db.close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.redis_url is None:
+        app[keys.REDIS] = None
+        yield
+        return
+    client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        raise StartupError(f"Redis at {settings.redis_url} does not answer: {exc}") from exc
+    app[keys.REDIS] = client
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+async def _auth(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    redis = app[keys.REDIS]
+    failures = RedisFailureCounter(redis) if redis is not None else MemoryFailureCounter()
+    app[keys.AUTH] = Authenticator(
+        db=app[keys.DB],
+        failures=failures,
+        max_failures=settings.signin_max_failures,
+        window_s=settings.signin_window_s,
+        session_ttl_s=settings.session_ttl_s,
+    )
+    yield

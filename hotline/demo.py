@@ -1,0 +1,135 @@
+"""The demo district: three towns, duty lawyers, mediators, a notary, a supervisor, an admin.
+
+Seeded once: a second run finds the staff already there and adds nothing. Passwords
+are random and returned so the command line can print them once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from cases import staff
+from cases.db import Database
+from cases.models import Role, ServicePointLevel
+from hotline.auth import hash_password
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    roles: tuple[Role, ...]
+    skills: dict[str, int]
+    tier: int
+    languages: tuple[str, ...]
+    town: str | None
+
+
+TOWNS = (
+    ("QH-DB", "东坝镇 Dongba Town", ("QH-DB-01", "东坝村 Dongba Village")),
+    ("QH-XS", "西山镇 Xishan Town", ("QH-XS-01", "石门村 Shimen Village")),
+    ("QH-NH", "南湖街道 Nanhu Street", ("QH-NH-01", "湖滨社区 Hubin Community")),
+)
+
+DEMO_STAFF = (
+    DemoUser(
+        "lawyer.wang",
+        "王律师 Wang",
+        (Role.LAWYER,),
+        {"labour_wages": 5, "contracts_debts": 3, "general": 3},
+        1,
+        ("zh", "sichuanese"),
+        "QH-DB",
+    ),
+    DemoUser(
+        "lawyer.li",
+        "李律师 Li",
+        (Role.LAWYER,),
+        {"marriage_family": 5, "property_housing": 4, "general": 3},
+        1,
+        ("zh",),
+        "QH-XS",
+    ),
+    DemoUser(
+        "lawyer.zhang",
+        "张律师 Zhang",
+        (Role.LAWYER,),
+        {"traffic": 4, "consumer": 3, "general": 4},
+        2,
+        ("zh", "en"),
+        "QH-NH",
+    ),
+    DemoUser(
+        "lawyer.chen",
+        "陈律师 Chen",
+        (Role.LAWYER, Role.LEGAL_AID),
+        {"criminal": 4, "administrative": 3, "legal_aid": 4},
+        2,
+        ("zh",),
+        None,
+    ),
+    DemoUser(
+        "mediator.zhao",
+        "赵调解员 Zhao",
+        (Role.MEDIATOR,),
+        {"mediation_intake": 5, "marriage_family": 3},
+        1,
+        ("zh", "sichuanese"),
+        "QH-DB",
+    ),
+    DemoUser(
+        "mediator.sun",
+        "孙调解员 Sun",
+        (Role.MEDIATOR,),
+        {"mediation_intake": 4, "property_housing": 3},
+        2,
+        ("zh",),
+        "QH-XS",
+    ),
+    DemoUser("notary.zhou", "周公证员 Zhou", (Role.NOTARY,), {"notarization": 5}, 1, ("zh",), None),
+    DemoUser("supervisor.liu", "刘班长 Liu", (Role.SUPERVISOR,), {}, 1, ("zh",), None),
+    DemoUser("admin", "系统管理员 Admin", (Role.ADMIN,), {}, 1, ("zh",), None),
+)
+
+
+async def seed_demo(db: Database) -> dict[str, str] | None:
+    """Seed the demo district; returns {username: password}, or None if already seeded."""
+    async with db.session() as session:
+        if await staff.count_users(session=session) > 0:
+            return None
+        district = await staff.add_service_point(
+            session=session,
+            code="QH",
+            name="清河区公共法律服务中心",
+            level=ServicePointLevel.DISTRICT,
+        )
+        towns = {}
+        for code, name, (village_code, village_name) in TOWNS:
+            town = await staff.add_service_point(
+                session=session, code=code, name=name, level=ServicePointLevel.TOWN, parent=district
+            )
+            await staff.add_service_point(
+                session=session,
+                code=village_code,
+                name=village_name,
+                level=ServicePointLevel.VILLAGE,
+                parent=town,
+            )
+            towns[code] = town
+        passwords: dict[str, str] = {}
+        for person in DEMO_STAFF:
+            password = secrets.token_urlsafe(9)
+            await staff.create_user(
+                session=session,
+                username=person.username,
+                display_name=person.display_name,
+                password_hash=hash_password(password),
+                roles=person.roles,
+                skills=person.skills,
+                tier=person.tier,
+                languages=person.languages,
+                home_point_id=towns[person.town].id if person.town else district.id,
+            )
+            passwords[person.username] = password
+    return passwords

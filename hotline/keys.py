@@ -1,0 +1,27 @@
+"""Typed keys for what the application shares between handlers and tasks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from jinja2 import Environment
+
+from cases.db import Database
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from hotline.auth import Authenticator, Csrf
+    from hotline.metrics import Metrics
+    from hotline.settings import Settings
+    from hotline.tokens import TokenSigner
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB: web.AppKey[Database] = web.AppKey("db")
+REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
+AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
+CSRF: web.AppKey[Csrf] = web.AppKey("csrf")
+TOKENS: web.AppKey[TokenSigner] = web.AppKey("tokens")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+TEMPLATES: web.AppKey[Environment] = web.AppKey("templates")

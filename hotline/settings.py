@@ -1,0 +1,205 @@
+"""Settings from the environment, validated once at start (never at import time).
+
+``HOTLINE_*`` variables, ``DATABASE_URL`` and ``REDIS_URL``. Every problem is
+collected and reported together in one :class:`SettingsError`, so an operator fixes
+a bad configuration in one pass. Outside development a missing, default or short
+secret is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MIN_SECRET_LENGTH = 32
+KNOWN_WEAK_SECRETS = frozenset({"secret", "changeme", "change-me", "dev", "development", "hotline"})
+
+
+class SettingsError(Exception):
+    """The environment does not describe a valid configuration."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    dev: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    database_url: str = "sqlite:///data/hotline.sqlite3"
+    redis_url: str | None = None
+    secret_key: str = ""
+    session_ttl_s: int = 8 * 3600
+    caller_token_ttl_s: int = 2 * 3600
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+    secure_cookies: bool = True
+    signin_max_failures: int = 5
+    signin_window_s: int = 300
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl_s: int = 3600
+    public_url: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def backplane(self) -> str:
+        return "redis" if self.redis_url else "memory"
+
+
+def _bool(value: str) -> bool | None:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    return None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``env`` (default ``os.environ``) or raise SettingsError."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+
+    def flag(name: str, default: bool) -> bool:
+        raw = env.get(name)
+        if raw is None:
+            return default
+        parsed = _bool(raw)
+        if parsed is None:
+            problems.append(f"{name} must be true/false, 1/0, yes/no (got {raw!r})")
+            return default
+        return parsed
+
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        raw = env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            problems.append(f"{name} must be a whole number (got {raw!r})")
+            return default
+        if not low <= value <= high:
+            problems.append(f"{name} must be between {low} and {high} (got {value})")
+            return default
+        return value
+
+    dev = flag("HOTLINE_DEV", False)
+    data_dir = Path(env.get("HOTLINE_DATA_DIR") or "data")
+    host = env.get("HOTLINE_HOST") or "127.0.0.1"
+    port = integer("HOTLINE_PORT", 8080, 1, 65535)
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'hotline.sqlite3'}"
+    if not database_url.startswith(("sqlite", "postgresql", "postgres://")):
+        problems.append(
+            f"DATABASE_URL must be sqlite:///… or postgresql://… (got {database_url!r})"
+        )
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url.removeprefix("postgres://")
+
+    redis_url = env.get("REDIS_URL") or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append(
+            f"REDIS_URL must start with redis://, rediss:// or unix:// (got {redis_url!r})"
+        )
+
+    secret = env.get("HOTLINE_SECRET_KEY", "")
+    if not secret:
+        if dev:
+            secret = _dev_secret(data_dir)
+        else:
+            problems.append(
+                "HOTLINE_SECRET_KEY is not set: give it at least "
+                f"{MIN_SECRET_LENGTH} random characters (or set HOTLINE_DEV=1 for development)"
+            )
+    elif (len(secret) < MIN_SECRET_LENGTH or secret.lower() in KNOWN_WEAK_SECRETS) and not dev:
+        problems.append(
+            f"HOTLINE_SECRET_KEY is too short or a known default: use at least "
+            f"{MIN_SECRET_LENGTH} random characters"
+        )
+
+    tz = env.get("HOTLINE_TIMEZONE") or "Asia/Shanghai"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"HOTLINE_TIMEZONE is not a known time zone (got {tz!r})")
+
+    log_level = (env.get("HOTLINE_LOG_LEVEL") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        problems.append(
+            f"HOTLINE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})"
+        )
+
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    raw_ice = env.get("HOTLINE_ICE_SERVERS")
+    if raw_ice:
+        try:
+            parsed = json.loads(raw_ice)
+            if not isinstance(parsed, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("urls"), str | list) for s in parsed
+            ):
+                raise ValueError
+            ice_servers = tuple(parsed)
+        except ValueError:
+            problems.append(
+                'HOTLINE_ICE_SERVERS must be a JSON list like [{"urls": "stun:stun.example:3478"}]'
+            )
+    turn_urls = tuple(u for u in (env.get("HOTLINE_TURN_URLS") or "").split(",") if u.strip())
+    turn_secret = env.get("HOTLINE_TURN_SECRET") or None
+    if turn_urls and not turn_secret:
+        problems.append(
+            "HOTLINE_TURN_URLS is set but HOTLINE_TURN_SECRET is not (coturn use-auth-secret)"
+        )
+
+    settings = Settings(
+        dev=dev,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=secret,
+        session_ttl_s=integer("HOTLINE_SESSION_TTL", 8 * 3600, 60, 7 * 86400),
+        caller_token_ttl_s=integer("HOTLINE_CALLER_TOKEN_TTL", 2 * 3600, 60, 7 * 86400),
+        timezone=tz,
+        log_level=log_level,
+        secure_cookies=flag("HOTLINE_SECURE_COOKIES", not dev),
+        signin_max_failures=integer("HOTLINE_SIGNIN_MAX_FAILURES", 5, 1, 1000),
+        signin_window_s=integer("HOTLINE_SIGNIN_WINDOW", 300, 1, 86400),
+        ice_servers=ice_servers,
+        turn_urls=turn_urls,
+        turn_secret=turn_secret,
+        turn_ttl_s=integer("HOTLINE_TURN_TTL", 3600, 60, 86400),
+        public_url=env.get("HOTLINE_PUBLIC_URL") or None,
+    )
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """In development, a random secret kept in the data directory across restarts."""
+    path = data_dir / ".secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret)
+        path.chmod(0o600)
+        return secret

@@ -1,0 +1,273 @@
+"""HTTP handlers and middleware: pages, sign-in, health, metrics.
+
+Access is declared on every handler with :func:`hotline.auth.allow`; the security
+middleware refuses anything undeclared, sends anonymous visitors of staff pages to
+the sign-in form, and checks the CSRF token of every state-changing form.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agent_console.render import render
+from cases import staff
+from cases.models import AGENT_ROLES, Role
+from hotline import keys
+from hotline.auth import (
+    PRESESSION_COOKIE,
+    PUBLIC,
+    SESSION_COOKIE,
+    Handler,
+    SignInError,
+    Viewer,
+    allow,
+    check_session_csrf,
+    permits,
+    policy_of,
+)
+
+log = logging.getLogger("hotline.web")
+VIEWER_KEY = "hotline.viewer"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+
+routes = web.RouteTableDef()
+
+
+def viewer_of(request: web.Request) -> Viewer | None:
+    viewer: Viewer | None = request.get(VIEWER_KEY)
+    return viewer
+
+
+def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    html = render(request.app[keys.TEMPLATES], template, viewer=viewer_of(request), **context)
+    return web.Response(text=html, content_type="text/html", status=status)
+
+
+def _error(request: web.Request, status: int, message: str) -> web.Response:
+    if _wants_json(request):
+        return web.json_response({"error": message, "status": status}, status=status)
+    return page(request, "error.html", status=status, message=message)
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def _remote(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never redirect a signed-in user to another host."""
+    if not target or len(target) > 512:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+# ---------------------------------------------------------------- middleware
+@web.middleware
+async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    route = request.match_info.route
+    resource = route.resource
+    route_name = resource.canonical if resource is not None else "unmatched"
+    metrics = request.app[keys.METRICS]
+    try:
+        response = await _guarded(request, handler)
+    except web.HTTPException as exc:
+        response = exc if exc.status < 400 else _error(request, exc.status, exc.reason)
+    metrics.http_requests.labels(request.method, route_name, str(response.status)).inc()
+    metrics.http_latency.labels(route_name).observe(time.perf_counter() - started)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    match_info = request.match_info
+    if match_info.http_exception is not None:
+        raise match_info.http_exception
+    cookie = request.cookies.get(SESSION_COOKIE)
+    viewer = await request.app[keys.AUTH].viewer(cookie) if cookie else None
+    request[VIEWER_KEY] = viewer
+    if isinstance(match_info.route.resource, web.StaticResource):
+        return await handler(request)
+    allowed = permits(policy_of(match_info.handler), viewer)
+    if allowed is None:
+        if request.method == "GET" and not _wants_json(request):
+            raise web.HTTPSeeOther(f"/signin?next={quote(request.path_qs)}")
+        return _error(request, 401, "Sign in first.")
+    if not allowed:
+        return _error(request, 403, "You do not have access to this page.")
+    if request.method in UNSAFE_METHODS and viewer is not None:
+        token = request.headers.get("X-CSRF-Token")
+        if token is None and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            token = str((await request.post()).get("csrf_token", ""))
+        if not check_session_csrf(viewer, token):
+            return _error(request, 403, "The form has expired; reload the page and try again.")
+    return await handler(request)
+
+
+# ---------------------------------------------------------------- pages
+@routes.get("/")
+@allow(PUBLIC)
+async def caller_page(request: web.Request) -> web.Response:
+    return page(request, "caller.html")
+
+
+@routes.get("/agent")
+@allow(AGENT_ROLES)
+async def agent_page(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    assert viewer is not None
+    async with request.app[keys.DB].session() as session:
+        user = await staff.user_by_id(session=session, user_id=viewer.user_id)
+    profile = user.profile if user else None
+    return page(request, "agent.html", profile=profile, roles=sorted(viewer.roles))
+
+
+@routes.get("/supervisor")
+@allow(SUPERVISORS)
+async def supervisor_page(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].session() as session:
+        rows = [
+            {
+                "display_name": u.display_name,
+                "username": u.username,
+                "roles": sorted(u.role_set),
+                "tier": u.profile.tier if u.profile else "",
+                "skills": [f"{s.skill}:{s.proficiency}" for s in u.profile.skills]
+                if u.profile
+                else [],
+                "languages": u.profile.languages if u.profile else [],
+                "home": u.profile.home_point.name if u.profile and u.profile.home_point else None,
+            }
+            for u in await staff.agents(session=session)
+        ]
+    return page(request, "supervisor.html", agents=rows)
+
+
+# ---------------------------------------------------------------- sign-in
+def _signin_form(
+    request: web.Request, *, error: str | None = None, username: str = "", status: int = 200
+) -> web.Response:
+    presession = request.cookies.get(PRESESSION_COOKIE) or secrets.token_urlsafe(24)
+    response = page(
+        request,
+        "signin.html",
+        status=status,
+        error=error,
+        username=username,
+        next=_safe_next(request.query.get("next")),
+        csrf_token=request.app[keys.CSRF].token_for(presession),
+    )
+    settings = request.app[keys.SETTINGS]
+    response.set_cookie(
+        PRESESSION_COOKIE,
+        presession,
+        httponly=True,
+        samesite="Strict",
+        secure=settings.secure_cookies,
+        max_age=3600,
+    )
+    return response
+
+
+@routes.get("/signin")
+@allow(PUBLIC)
+async def signin_form(request: web.Request) -> web.Response:
+    return _signin_form(request)
+
+
+@routes.post("/signin")
+@allow(PUBLIC)
+async def signin(request: web.Request) -> web.Response:
+    form = await request.post()
+    username = str(form.get("username", ""))[:64]
+    password = str(form.get("password", ""))
+    presession = request.cookies.get(PRESESSION_COOKIE)
+    if not request.app[keys.CSRF].check_presession(presession, str(form.get("csrf_token", ""))):
+        return _signin_form(
+            request, error="The form has expired; please try again.", username=username, status=403
+        )
+    auth = request.app[keys.AUTH]
+    try:
+        session_id, _viewer = await auth.sign_in(
+            username=username, password=password, remote=_remote(request)
+        )
+    except SignInError as exc:
+        reason = "throttled" if exc.status == 429 else "bad_credentials"
+        request.app[keys.METRICS].signin_failures.labels(reason).inc()
+        return _signin_form(request, error=exc.message, username=username, status=exc.status)
+    settings = request.app[keys.SETTINGS]
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", "/")) or "/"))
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.secure_cookies,
+        max_age=settings.session_ttl_s,
+    )
+    response.del_cookie(PRESESSION_COOKIE)
+    raise response
+
+
+@routes.post("/signout")
+@allow("signed-in")
+async def signout(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    assert viewer is not None
+    await request.app[keys.AUTH].sign_out(viewer)
+    response = web.HTTPSeeOther("/")
+    response.del_cookie(SESSION_COOKIE)
+    raise response
+
+
+# ---------------------------------------------------------------- operations
+@routes.get("/healthz")
+@allow(PUBLIC)
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+@routes.get("/readyz")
+@allow(PUBLIC)
+async def readyz(request: web.Request) -> web.Response:
+    checks = {"database": await request.app[keys.DB].ping()}
+    redis = request.app[keys.REDIS]
+    if redis is not None:
+        try:
+            checks["redis"] = bool(await redis.ping())
+        except Exception:  # any client error means not ready
+            checks["redis"] = False
+    ready = all(checks.values())
+    request.app[keys.METRICS].ready.set(1 if ready else 0)
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+@routes.get("/metrics")
+@allow(PUBLIC)
+async def metrics(request: web.Request) -> web.Response:
+    payload = generate_latest(request.app[keys.METRICS].registry)
+    response = web.Response(body=payload)
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
