@@ -1,12 +1,96 @@
-"""The routing engine: a deterministic state machine, ``handle(event) -> list[Action]``."""
+"""The routing engine: a deterministic state machine, ``handle(event) -> list[Action]``.
+
+It never reads a clock: ``now`` comes in every event, and when the engine needs to act
+later it returns ``StartTimer(key, at)`` and waits for ``TimerFired``. It is
+event-driven: an agent who becomes free is offered the best waiting session, and a
+session that becomes eligible is offered to the best free agent, within the same
+``handle`` call. Given the same configuration and the same ordered events it returns
+the same actions, which is how the driver rebuilds it after a crash.
+
+Choosing, in brief (docs/routing.md has the full rules):
+
+* a session is eligible for an agent when the agent has the queue's skill at the
+  minimum proficiency, speaks the session's language, is on shift, the agent's tier
+  for the queue has opened for the session's wait, the session is not waiting for a
+  named agent, and the agent has not just rejected or missed it;
+* among eligible sessions of one queue: higher priority level first, then oldest;
+  across the agent's queues: higher level first, then the longest wait times the
+  queue's weight;
+* among free eligible agents: lowest open tier first, then the queue's agent choice.
+"""
 
 from __future__ import annotations
 
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from routing.actions import Action
-from routing.events import Event
-from routing.model import RoutingConfig
+from routing import rota
+from routing._state import (
+    AgentEntry,
+    AgentRec,
+    QueueRec,
+    SessionEntry,
+    SessionRec,
+    SessionState,
+)
+from routing.actions import (
+    Action,
+    AgentPresenceChanged,
+    CancelOffer,
+    CancelTimer,
+    ConnectSession,
+    CreateVoicemailTicket,
+    OfferCallback,
+    OfferSession,
+    Outcome,
+    SessionMoved,
+    SessionRecorded,
+    StartTimer,
+    TellPosition,
+)
+from routing.errors import (
+    DuplicateSession,
+    InvalidRequest,
+    StaleOffer,
+    UnknownAgent,
+    UnknownQueue,
+    UnknownSession,
+)
+from routing.events import (
+    AgentDisconnected,
+    AgentSignedIn,
+    AgentSignedOut,
+    AgentStateChanged,
+    CallbackRequested,
+    CallerReturned,
+    Event,
+    OfferAccepted,
+    OfferRejected,
+    SessionAbandoned,
+    SessionEnded,
+    SessionQueued,
+    TimerFired,
+    TransferRequested,
+    VoicemailRequested,
+)
+from routing.ids import AgentId, CallerKey, Language, QueueId, SessionId, TimerKey
+from routing.model import SECONDS_PER_DAY, AgentProfile, LongWaitAction, RoutingConfig
+from routing.presence import Presence, check_transition
+
+Actions = list[Action]
+
+_AHT_ALPHA = 0.1  # weight of the newest handle time in the moving average
+_MISSED_OFFERS = "missed offers"
+
+
+def mask_number(number: str) -> str:
+    """Mask a phone number for screens: ``13812345678`` → ``138****5678``."""
+    if len(number) < 8:
+        return "*" * len(number)
+    return number[:3] + "*" * (len(number) - 7) + number[-4:]
 
 
 class Engine:
@@ -14,16 +98,988 @@ class Engine:
 
     def __init__(self, config: RoutingConfig) -> None:
         self.config = config
+        self._levels = {p.name: p.level for p in config.priority_classes}
+        self._queues: dict[QueueId, QueueRec] = {q.id: QueueRec(q) for q in config.queues}
+        self._profiles: dict[AgentId, AgentProfile] = {p.id: p for p in config.roster}
+        self._agents: dict[AgentId, AgentRec] = {}
+        self._sessions: dict[SessionId, SessionRec] = {}
+        self._named: dict[AgentId, list[SessionEntry]] = {}
+        self._timers: dict[TimerKey, float] = {}
+        # (queue, caller) -> parked place of a caller who hung up, for abandon_return_s.
+        self._parked: dict[tuple[QueueId, CallerKey], dict[str, Any]] = {}
+        self._parked_order: deque[tuple[float, QueueId, CallerKey]] = deque()
+        self._today: dict[AgentId, tuple[int, int]] = {}  # agent -> (local day, answered)
+        self._order = 0  # sessions' arrival order and agents' sign-in order
+        self._token = 0
+        self._duty_cache: dict[QueueId, tuple[bool, float]] = {}
+        self._handlers: dict[type[Event], Callable[[Any, Actions], None]] = {
+            SessionQueued: self._on_queued,
+            CallerReturned: self._on_queued,
+            SessionAbandoned: self._on_abandoned,
+            SessionEnded: self._on_ended,
+            CallbackRequested: self._on_callback_requested,
+            VoicemailRequested: self._on_voicemail_requested,
+            AgentSignedIn: self._on_signed_in,
+            AgentSignedOut: self._on_signed_out,
+            AgentDisconnected: self._on_signed_out,
+            AgentStateChanged: self._on_state_changed,
+            OfferAccepted: self._on_accepted,
+            OfferRejected: self._on_rejected,
+            TimerFired: self._on_timer,
+            TransferRequested: self._on_transfer,
+        }
+        self._timer_handlers: dict[str, Callable[[str, float, Actions], None]] = {
+            "ring": self._timer_ring,
+            "wrap": self._timer_wrap,
+            "tier": self._timer_tier,
+            "wait": self._timer_wait,
+            "ovf": self._timer_overflow,
+            "named": self._timer_named,
+            "retry": self._timer_retry,
+            "cbx": self._timer_callback_expired,
+            "pos": self._timer_position,
+            "shift": self._timer_shift,
+        }
+
+    # ------------------------------------------------------------------ public API
 
     def handle(self, event: Event) -> list[Action]:
-        """Apply one event and return what the driver must do, in order."""
-        raise NotImplementedError
+        """Apply one event and return what the driver must do, in order.
+
+        Raises a :class:`~routing.errors.RoutingError` subclass, having changed nothing,
+        when the event is invalid in the current state.
+        """
+        actions: Actions = []
+        self._handlers[type(event)](event, actions)
+        return actions
+
+    @property
+    def pending_timers(self) -> dict[TimerKey, float]:
+        """Timers the engine has asked for and not cancelled (a copy)."""
+        return dict(self._timers)
+
+    def presence(self, agent: AgentId) -> Presence:
+        """An agent's presence (OFFLINE when not signed in)."""
+        rec = self._agents.get(agent)
+        return Presence.OFFLINE if rec is None else rec.presence
+
+    def waiting(self, queue: QueueId) -> list[SessionId]:
+        """Sessions in line in ``queue`` (waiting or being offered), in priority order."""
+        q = self._queue(queue)
+        return sorted(q.members, key=lambda sid: self._sessions[sid].key())
+
+    def session_state(self, session: SessionId) -> str | None:
+        """``waiting``/``offered``/``in_session``, or None once the session has ended."""
+        rec = self._sessions.get(session)
+        return None if rec is None else rec.state.value
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as a JSON-able dict."""
-        raise NotImplementedError
+        """The whole state as a JSON-able dict (canonical: equal states, equal dicts)."""
+        return {
+            "version": 1,
+            "config": self.config.to_dict(),
+            "profiles": {k: v.to_dict() for k, v in sorted(self._profiles.items())},
+            "agents": {k: v.to_dict() for k, v in sorted(self._agents.items())},
+            "sessions": {k: v.to_dict() for k, v in sorted(self._sessions.items())},
+            "timers": dict(sorted(self._timers.items())),
+            "parked": [
+                {"queue": q, "caller": c, "at": at, "place": self._parked[(q, c)]}
+                for at, q, c in self._parked_order
+                if self._parked.get((q, c), {}).get("abandoned_at") == at
+            ],
+            "today": {k: list(v) for k, v in sorted(self._today.items())},
+            "queues": {
+                qid: {"aht": q.aht, "last_tick": None if math.isinf(q.last_tick) else q.last_tick}
+                for qid, q in sorted(self._queues.items())
+            },
+            "order": self._order,
+            "token": self._token,
+        }
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> Engine:
         """An engine in the state captured by :meth:`snapshot`."""
-        raise NotImplementedError
+        engine = cls(RoutingConfig.from_dict(snapshot["config"]))
+        engine._profiles = {
+            AgentId(k): AgentProfile.from_dict(v) for k, v in snapshot["profiles"].items()
+        }
+        engine._order = snapshot["order"]
+        engine._token = snapshot["token"]
+        engine._timers = {TimerKey(k): v for k, v in snapshot["timers"].items()}
+        engine._today = {AgentId(k): (v[0], v[1]) for k, v in snapshot["today"].items()}
+        for qid, data in snapshot["queues"].items():
+            q = engine._queues[QueueId(qid)]
+            q.aht = data["aht"]
+            q.last_tick = -math.inf if data["last_tick"] is None else data["last_tick"]
+        for item in snapshot["parked"]:
+            key = (QueueId(item["queue"]), CallerKey(item["caller"]))
+            engine._parked[key] = dict(item["place"])
+            engine._parked_order.append((item["at"], key[0], key[1]))
+        for data in snapshot["agents"].values():
+            profile = AgentProfile.from_dict(data["profile"])
+            rec = AgentRec(
+                profile,
+                data["order"],
+                engine._served_queues(profile),
+                Presence(data["presence"]),
+                data["idle_since"],
+                data["on_duty"],
+            )
+            rec.reason = data["reason"]
+            rec.offer = data["offer"]
+            rec.session = data["session"]
+            rec.missed = data["missed"]
+            rec.version = data["version"]
+            engine._agents[rec.id] = rec
+            engine._count_staffing(rec, +1)
+            if rec.is_free():
+                engine._index_free(rec)
+        for data in snapshot["sessions"].values():
+            s = SessionRec.from_dict(data)
+            engine._sessions[s.id] = s
+            if s.state is not SessionState.IN_SESSION:
+                engine._join_line(s)
+            if s.state is SessionState.WAITING:
+                engine._index_waiting(s)
+        return engine
+
+    # ------------------------------------------------------------------ helpers
+
+    def _queue(self, queue: QueueId) -> QueueRec:
+        q = self._queues.get(queue)
+        if q is None:
+            raise UnknownQueue(f"no queue {queue!r}")
+        return q
+
+    def _agent(self, agent: AgentId) -> AgentRec:
+        rec = self._agents.get(agent)
+        if rec is None:
+            raise UnknownAgent(f"agent {agent!r} is not signed in")
+        return rec
+
+    def _session(self, session: SessionId) -> SessionRec:
+        rec = self._sessions.get(session)
+        if rec is None:
+            raise UnknownSession(f"no session {session!r}")
+        return rec
+
+    def _level(self, priority: str) -> int:
+        level = self._levels.get(priority)
+        if level is None:
+            raise InvalidRequest(f"unknown priority class {priority!r}")
+        return level
+
+    def _served_queues(self, profile: AgentProfile) -> dict[QueueId, tuple[int, int]]:
+        served: dict[QueueId, tuple[int, int]] = {}
+        for qid, q in self._queues.items():
+            prof = profile.skills.get(q.cfg.required_skill, 0)
+            tier = profile.tiers.get(qid, q.tier_order[0])
+            if prof >= q.cfg.min_proficiency and tier in q.present:
+                served[qid] = (tier, prof)
+        return served
+
+    def _start(self, key: str, at: float, actions: Actions) -> None:
+        tkey = TimerKey(key)
+        if self._timers.get(tkey) != at:
+            self._timers[tkey] = at
+            actions.append(StartTimer(tkey, at))
+
+    def _cancel(self, key: str, actions: Actions) -> None:
+        tkey = TimerKey(key)
+        if self._timers.pop(tkey, None) is not None:
+            actions.append(CancelTimer(tkey))
+
+    def _local_day(self, now: float) -> int:
+        return math.floor((now + self.config.utc_offset_s) / SECONDS_PER_DAY)
+
+    def _answered_today(self, agent: AgentId, now: float) -> int:
+        day, count = self._today.get(agent, (0, 0))
+        return count if day == self._local_day(now) else 0
+
+    # --- presence and staffing
+
+    def _count_staffing(self, agent: AgentRec, sign: int) -> None:
+        if not agent.is_staffed():
+            return
+        for qid, (tier, _) in agent.queues.items():
+            q = self._queues[qid]
+            q.staffed += sign
+            before = q.present[tier]
+            q.present[tier] = before + sign
+            if q.cfg.skip_empty_tiers and (before == 0 or q.present[tier] == 0):
+                q.recompute_delays()
+
+    def _set_presence(
+        self, agent: AgentRec, presence: Presence, reason: str | None, now: float, actions: Actions
+    ) -> None:
+        check_transition(agent.presence, presence)
+        was_free = agent.is_free()
+        self._count_staffing(agent, -1)
+        agent.presence = presence
+        agent.reason = reason
+        self._count_staffing(agent, +1)
+        actions.append(AgentPresenceChanged(agent.id, presence, reason))
+        self._free_changed(agent, was_free, now)
+
+    def _free_changed(self, agent: AgentRec, was_free: bool, now: float) -> None:
+        """Keep the free-agent index in step after anything that may change freeness."""
+        free = agent.is_free()
+        if free == was_free:
+            return
+        agent.version += 1
+        if free:
+            agent.idle_since = now
+            self._index_free(agent)
+
+    def _index_free(self, agent: AgentRec) -> None:
+        today = self._today.get(agent.id, (0, 0))[1]
+        for qid, (tier, _) in agent.queues.items():
+            q = self._queues[qid]
+            entry: AgentEntry = (q.choice_key(agent, today), agent.order, agent.version, agent.id)
+            for lang in (None, *agent.profile.languages):
+                heap = q.free.setdefault((tier, lang), [])
+                heapq.heappush(heap, entry)
+                if len(heap) > 4 * len(self._agents) + 64:
+                    heap[:] = [e for e in heap if self._agent_entry_valid(e)]
+                    heapq.heapify(heap)
+
+    def _agent_entry_valid(self, entry: AgentEntry) -> bool:
+        agent = self._agents.get(entry[3])
+        return agent is not None and agent.version == entry[2] and agent.is_free()
+
+    # --- the line
+
+    def _join_line(self, s: SessionRec) -> None:
+        q = self._queues[s.queue]
+        q.members.add(s.id)
+        q.level_counts[s.level] = q.level_counts.get(s.level, 0) + 1
+
+    def _leave_line(self, s: SessionRec, now: float, actions: Actions) -> None:
+        q = self._queues[s.queue]
+        q.members.discard(s.id)
+        q.level_counts[s.level] -= 1
+        s.token = -1
+        self._positions_dirty(q, now, actions)
+
+    def _index_waiting(self, s: SessionRec) -> None:
+        """Put a WAITING session in its heap (the named agent's, or its queue's)."""
+        entry: SessionEntry = (s.since, s.order, s.token, s.id)
+        if s.named_agent is not None and s.named_until > -math.inf:
+            heap = self._named.setdefault(s.named_agent, [])
+        else:
+            heap = self._queues[s.queue].buckets.setdefault((s.level, s.language), [])
+        heapq.heappush(heap, entry)
+        if len(heap) > 2 * len(self._sessions) + 64:
+            heap[:] = [e for e in heap if self._session_entry_valid(e)]
+            heapq.heapify(heap)
+
+    def _session_entry_valid(self, entry: SessionEntry) -> bool:
+        s = self._sessions.get(entry[3])
+        return s is not None and s.token == entry[2] and s.state is SessionState.WAITING
+
+    def _enter_waiting(self, s: SessionRec, now: float, actions: Actions) -> None:
+        """Make ``s`` WAITING, index it, arm its timers, and offer it if anyone can take it."""
+        s.state = SessionState.WAITING
+        s.agent = None
+        self._token += 1
+        s.token = self._token
+        q = self._queues[s.queue]
+        if s.named_agent is not None and not s.named_pending(now):
+            s.named_until = -math.inf  # fallen back to the queue
+        self._index_waiting(s)
+        if s.named_pending(now):
+            self._start(f"named:{s.id}", s.named_until, actions)
+        else:
+            self._arm_tier_timer(s, q, now, actions)
+            if q.cfg.overflow_queue is not None and q.cfg.overflow_after_s is not None:
+                at = max(now, s.entered_at + q.cfg.overflow_after_s)
+                self._start(f"ovf:{s.id}", at, actions)
+        if q.cfg.max_wait_s is not None and not s.long_wait_done and s.answered_at is None:
+            self._start(f"wait:{s.id}", max(now, s.since + q.cfg.max_wait_s), actions)
+        self._offer_session(s, now, actions)
+
+    def _arm_tier_timer(self, s: SessionRec, q: QueueRec, now: float, actions: Actions) -> None:
+        waited = now - s.since
+        upcoming = [d for d in q.delays.values() if d > waited]
+        if upcoming:
+            self._start(f"tier:{s.id}", s.since + min(upcoming), actions)
+        else:
+            self._cancel(f"tier:{s.id}", actions)
+
+    def _drop_session_timers(self, s: SessionRec, actions: Actions) -> None:
+        for prefix in ("ring", "tier", "wait", "ovf", "named", "retry", "cbx"):
+            self._cancel(f"{prefix}:{s.id}", actions)
+
+    def _finish(
+        self,
+        s: SessionRec,
+        outcome: Outcome,
+        now: float,
+        actions: Actions,
+        transferred_to: SessionId | None = None,
+    ) -> None:
+        """Record the single terminal outcome of ``s`` and forget it."""
+        self._drop_session_timers(s, actions)
+        if s.state is not SessionState.IN_SESSION:
+            self._leave_line(s, now, actions)
+        del self._sessions[s.id]
+        actions.append(
+            SessionRecorded(
+                session=s.id,
+                queue=s.queue,
+                outcome=outcome,
+                queued_at=s.queued_at,
+                ended_at=now,
+                offered_at=s.offered_at,
+                answered_at=s.answered_at,
+                agent=s.agent,
+                priority=s.priority,
+                caller=s.caller,
+                resumed_from=s.resumed_from,
+                transferred_to=transferred_to,
+            )
+        )
+
+    # --- matching
+
+    def _excluded(self, s: SessionRec, agent: AgentId, now: float) -> bool:
+        until = s.excluded.get(agent)
+        return until is not None and until > now
+
+    def _head(
+        self, heap: list[SessionEntry], cutoff: float, agent: AgentId, now: float
+    ) -> SessionRec | None:
+        """Oldest valid session in ``heap`` with ``since <= cutoff`` not excluding ``agent``."""
+        sessions = self._sessions
+        while heap:
+            entry = heap[0]
+            s = sessions.get(entry[3])
+            if s is None or s.token != entry[2] or s.state is not SessionState.WAITING:
+                heapq.heappop(heap)
+                continue
+            if entry[0] > cutoff:
+                return None
+            if not s.excluded or not self._excluded(s, agent, now):
+                return s
+            break
+        else:
+            return None
+        # Rare: the head was rejected or missed by this agent; look further down.
+        for entry in sorted(heap):
+            if entry[0] > cutoff:
+                return None
+            s = sessions.get(entry[3])
+            if (
+                s is not None
+                and s.token == entry[2]
+                and s.state is SessionState.WAITING
+                and not self._excluded(s, agent, now)
+            ):
+                return s
+        return None
+
+    def _best_session_for(self, agent: AgentRec, now: float) -> SessionRec | None:
+        best: SessionRec | None = None
+        best_score: tuple[int, float, int] | None = None
+        langs: tuple[Language | None, ...] = (None, *agent.profile.languages)
+        for qid, (tier, _) in agent.queues.items():
+            q = self._queues[qid]
+            if not q.members:
+                continue
+            cutoff = now - q.delays[tier]
+            weight = q.cfg.weight
+            for level in q.levels():
+                cand: SessionRec | None = None
+                for lang in langs:
+                    heap = q.buckets.get((level, lang))
+                    if not heap:
+                        continue
+                    s = self._head(heap, cutoff, agent.id, now)
+                    if s is not None and (cand is None or s.key() < cand.key()):
+                        cand = s
+                if cand is not None:
+                    score = (cand.level, weight * (now - cand.since), -cand.order)
+                    if best_score is None or score > best_score:
+                        best, best_score = cand, score
+                    break
+        named = self._named.get(agent.id)
+        if named:
+            s = self._head(named, math.inf, agent.id, now)
+            if s is not None:
+                weight = self._queues[s.queue].cfg.weight
+                score = (s.level, weight * (now - s.since), -s.order)
+                if best_score is None or score > best_score:
+                    best = s
+        return best
+
+    def _best_agent_for(self, s: SessionRec, now: float) -> AgentRec | None:
+        if s.named_pending(now):
+            assert s.named_agent is not None
+            agent = self._agents.get(s.named_agent)
+            if agent is not None and agent.is_free() and not self._excluded(s, agent.id, now):
+                return agent
+            return None
+        q = self._queues[s.queue]
+        waited = now - s.since
+        for tier in q.tier_order:
+            if q.delays[tier] > waited:
+                continue
+            heap = q.free.get((tier, s.language))
+            if not heap:
+                continue
+            found = self._free_head(heap, s, now)
+            if found is not None:
+                return found
+        return None
+
+    def _free_head(self, heap: list[AgentEntry], s: SessionRec, now: float) -> AgentRec | None:
+        agents = self._agents
+        while heap:
+            entry = heap[0]
+            agent = agents.get(entry[3])
+            if agent is None or agent.version != entry[2] or not agent.is_free():
+                heapq.heappop(heap)
+                continue
+            if not self._excluded(s, agent.id, now):
+                return agent
+            break
+        else:
+            return None
+        for entry in sorted(heap):
+            agent = agents.get(entry[3])
+            if (
+                agent is not None
+                and agent.version == entry[2]
+                and agent.is_free()
+                and not self._excluded(s, agent.id, now)
+            ):
+                return agent
+        return None
+
+    def _offer(self, s: SessionRec, agent: AgentRec, now: float, actions: Actions) -> None:
+        q = self._queues[s.queue]
+        was_free = agent.is_free()
+        s.state = SessionState.OFFERED
+        s.token = -1
+        s.agent = agent.id
+        if s.offered_at is None:
+            s.offered_at = now
+        agent.offer = s.id
+        self._free_changed(agent, was_free, now)
+        expires = now + q.cfg.ring_timeout_s
+        number = None
+        if s.callback:
+            number = s.display_number or (mask_number(s.caller) if s.caller else None)
+        actions.append(
+            OfferSession(
+                agent=agent.id,
+                session=s.id,
+                queue=s.queue,
+                expires_at=expires,
+                priority=s.priority,
+                callback_number=number,
+                waited_s=now - s.since,
+            )
+        )
+        self._start(f"ring:{s.id}", expires, actions)
+
+    def _offer_session(self, s: SessionRec, now: float, actions: Actions) -> None:
+        """Offer a session that just became (or stayed) WAITING to the best free agent."""
+        agent = self._best_agent_for(s, now)
+        if agent is not None:
+            self._offer(s, agent, now, actions)
+
+    def _offer_agent(self, agent: AgentRec, now: float, actions: Actions) -> None:
+        """Offer a free agent the best waiting session it may take."""
+        if not agent.is_free():
+            return
+        s = self._best_session_for(agent, now)
+        if s is not None:
+            self._offer(s, agent, now, actions)
+
+    def _release_offer(
+        self, s: SessionRec, agent: AgentRec, now: float, actions: Actions, exclude: bool
+    ) -> None:
+        """Withdraw ``s`` from ``agent``: ``s`` waits again, ``agent`` is no longer ringing."""
+        self._cancel(f"ring:{s.id}", actions)
+        was_free = agent.is_free()
+        agent.offer = None
+        if exclude:
+            until = now + self.config.reoffer_after_s
+            s.excluded[agent.id] = until
+            self._start(
+                f"retry:{s.id}",
+                min(until, self._timers.get(TimerKey(f"retry:{s.id}"), until)),
+                actions,
+            )
+        self._free_changed(agent, was_free, now)
+
+    # --- positions
+
+    def _positions_dirty(self, q: QueueRec, now: float, actions: Actions) -> None:
+        interval = self.config.position_interval_s
+        if now >= q.last_tick + interval:
+            self._position_tick(q, now, actions)
+        else:
+            self._start(f"pos:{q.cfg.id}", q.last_tick + interval, actions)
+
+    def _estimate(self, q: QueueRec, position: int) -> float:
+        raw = position * q.aht / max(1, q.staffed)
+        step = self.config.estimate_granularity_s
+        return math.ceil(raw / step) * step if step > 0 else raw
+
+    def _tell(
+        self, s: SessionRec, q: QueueRec, position: int, now: float, actions: Actions
+    ) -> bool:
+        """Tell ``s`` its position if it changed and the per-caller interval allows.
+
+        Returns False when a change is held back by the interval.
+        """
+        if s.callback:
+            return True
+        est = self._estimate(q, position)
+        if position == s.told_pos and est == s.told_est:
+            return True
+        if now < s.told_at + self.config.position_interval_s:
+            return False
+        s.told_pos, s.told_est, s.told_at = position, est, now
+        actions.append(TellPosition(s.id, position, est))
+        return True
+
+    def _position_tick(self, q: QueueRec, now: float, actions: Actions) -> None:
+        q.last_tick = now
+        self._cancel(f"pos:{q.cfg.id}", actions)
+        sessions = self._sessions
+        line = sorted(q.members, key=lambda sid: sessions[sid].key())
+        held = False
+        for index, sid in enumerate(line):
+            if not self._tell(sessions[sid], q, index + 1, now, actions):
+                held = True
+        if held:
+            self._start(f"pos:{q.cfg.id}", now + self.config.position_interval_s, actions)
+
+    # --- duty
+
+    def _queue_on_duty(self, q: QueueRec, now: float) -> bool:
+        cached = self._duty_cache.get(q.cfg.id)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        on = False
+        until = math.inf
+        offset = self.config.utc_offset_s
+        for profile in self._profiles.values():
+            if q.cfg.id not in self._served_queues(profile):
+                continue
+            if rota.on_duty(profile.shifts, now, offset):
+                on = True
+            until = min(until, rota.next_change(profile.shifts, now, offset))
+        self._duty_cache[q.cfg.id] = (on, until)
+        return on
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_queued(self, ev: SessionQueued | CallerReturned, actions: Actions) -> None:
+        now = ev.now
+        if ev.session in self._sessions:
+            raise DuplicateSession(f"session {ev.session!r} is already held")
+        q = self._queue(ev.queue)
+        level = self._level(ev.priority)
+        named = ev.named_agent if isinstance(ev, SessionQueued) else None
+        # Forget places parked longer than the return window.
+        window = self.config.abandon_return_s
+        while self._parked_order and self._parked_order[0][0] + window < now:
+            at, pq, pc = self._parked_order.popleft()
+            if self._parked.get((pq, pc), {}).get("abandoned_at") == at:
+                del self._parked[(pq, pc)]
+        place = self._parked.pop((q.cfg.id, ev.caller), None) if ev.caller else None
+        if (
+            place is None
+            and self.config.voicemail_outside_shifts
+            and not self._queue_on_duty(q, now)
+        ):
+            actions.append(
+                CreateVoicemailTicket(ev.session, q.cfg.id, ev.caller, "outside duty hours")
+            )
+            actions.append(
+                SessionRecorded(
+                    session=ev.session,
+                    queue=q.cfg.id,
+                    outcome=Outcome.VOICEMAIL,
+                    queued_at=now,
+                    ended_at=now,
+                    priority=ev.priority,
+                    caller=ev.caller,
+                )
+            )
+            return
+        self._order += 1
+        s = SessionRec(
+            id=ev.session,
+            queue=q.cfg.id,
+            priority=ev.priority,
+            level=level,
+            since=now,
+            order=self._order,
+            queued_at=now,
+            caller=ev.caller,
+            language=ev.language,
+            named_agent=named,
+            named_until=now + q.cfg.named_agent_fallback_s if named else -math.inf,
+            display_number=ev.display_number,
+        )
+        if place is not None:
+            # A caller back within the window: the old place and the better priority.
+            s.since = place["since"]
+            s.order = place["order"]
+            if place["level"] > s.level:
+                s.level, s.priority = place["level"], place["priority"]
+            s.resumed_from = place["session"]
+        self._sessions[s.id] = s
+        self._join_line(s)
+        self._enter_waiting(s, now, actions)
+        if place is None:
+            # A new arrival is last in its priority level: count, don't sort.
+            position = sum(n for lv, n in q.level_counts.items() if lv >= s.level)
+            self._tell(s, q, position, now, actions)
+        else:
+            self._positions_dirty(q, now, actions)
+
+    def _on_abandoned(self, ev: SessionAbandoned, actions: Actions) -> None:
+        s = self._session(ev.session)
+        now = ev.now
+        if s.state is SessionState.IN_SESSION:
+            # Hanging up on an answered session is just its end.
+            self._end_live(
+                s, Outcome.CALLBACK_DONE if s.callback else Outcome.ANSWERED, now, actions
+            )
+            return
+        agent = self._agents.get(s.agent) if s.state is SessionState.OFFERED and s.agent else None
+        if agent is not None:
+            actions.append(CancelOffer(agent.id, s.id, "caller hung up"))
+            self._release_offer(s, agent, now, actions, exclude=False)
+        if s.caller is not None and not s.callback:
+            key = (s.queue, s.caller)
+            self._parked[key] = {
+                "since": s.since,
+                "order": s.order,
+                "level": s.level,
+                "priority": s.priority,
+                "session": s.id,
+                "abandoned_at": now,
+            }
+            self._parked_order.append((now, s.queue, s.caller))
+        self._finish(s, Outcome.ABANDONED, now, actions)
+        if agent is not None:
+            self._offer_agent(agent, now, actions)
+
+    def _end_live(
+        self,
+        s: SessionRec,
+        outcome: Outcome,
+        now: float,
+        actions: Actions,
+        transferred_to: SessionId | None = None,
+    ) -> None:
+        """End an answered session: record it, update AHT, put the agent in wrap-up."""
+        q = self._queues[s.queue]
+        if s.answered_at is not None:
+            q.aht += _AHT_ALPHA * ((now - s.answered_at) - q.aht)
+        agent = self._agents[s.agent] if s.agent is not None else None
+        self._finish(s, outcome, now, actions, transferred_to)
+        if agent is not None:
+            agent.session = None
+            self._set_presence(agent, Presence.WRAP_UP, None, now, actions)
+            if q.cfg.wrap_up_s > 0:
+                self._start(f"wrap:{agent.id}", now + q.cfg.wrap_up_s, actions)
+            else:
+                self._set_presence(agent, Presence.AVAILABLE, None, now, actions)
+                self._offer_agent(agent, now, actions)
+
+    def _on_ended(self, ev: SessionEnded, actions: Actions) -> None:
+        s = self._session(ev.session)
+        if s.state is not SessionState.IN_SESSION:
+            raise InvalidRequest(f"session {s.id!r} is {s.state.value}, not in a session")
+        self._end_live(
+            s, Outcome.CALLBACK_DONE if s.callback else Outcome.ANSWERED, ev.now, actions
+        )
+
+    def _on_callback_requested(self, ev: CallbackRequested, actions: Actions) -> None:
+        s = self._session(ev.session)
+        if s.state is SessionState.IN_SESSION or s.caller is None:
+            raise InvalidRequest(f"session {s.id!r} cannot take a callback")
+        if s.callback:
+            return
+        s.callback = True
+        s.long_wait_done = True
+        self._cancel(f"wait:{s.id}", actions)
+        q = self._queues[s.queue]
+        self._start(f"cbx:{s.id}", ev.now + q.cfg.callback_expires_s, actions)
+
+    def _on_voicemail_requested(self, ev: VoicemailRequested, actions: Actions) -> None:
+        s = self._session(ev.session)
+        if s.state is SessionState.IN_SESSION:
+            raise InvalidRequest(f"session {s.id!r} is in a session")
+        self._voicemail(s, "caller chose voicemail", ev.now, actions)
+
+    def _voicemail(
+        self,
+        s: SessionRec,
+        reason: str,
+        now: float,
+        actions: Actions,
+        outcome: Outcome = Outcome.VOICEMAIL,
+    ) -> None:
+        agent = self._agents.get(s.agent) if s.state is SessionState.OFFERED and s.agent else None
+        if agent is not None:
+            actions.append(CancelOffer(agent.id, s.id, reason))
+            self._release_offer(s, agent, now, actions, exclude=False)
+        actions.append(CreateVoicemailTicket(s.id, s.queue, s.caller, reason))
+        self._finish(s, outcome, now, actions)
+        if agent is not None:
+            self._offer_agent(agent, now, actions)
+
+    def _on_signed_in(self, ev: AgentSignedIn, actions: Actions) -> None:
+        profile = ev.profile
+        if profile.id in self._agents:
+            raise InvalidRequest(f"agent {profile.id!r} is already signed in")
+        if ev.presence not in (Presence.AVAILABLE, Presence.BREAK):
+            raise InvalidRequest("an agent signs in available or on a break")
+        now = ev.now
+        self._profiles[profile.id] = profile
+        self._duty_cache.clear()
+        self._order += 1
+        offset = self.config.utc_offset_s
+        agent = AgentRec(
+            profile,
+            self._order,
+            self._served_queues(profile),
+            Presence.OFFLINE,
+            now,
+            rota.on_duty(profile.shifts, now, offset),
+        )
+        self._agents[profile.id] = agent
+        self._set_presence(agent, ev.presence, ev.reason, now, actions)
+        change = rota.next_change(profile.shifts, now, offset)
+        if change < math.inf:
+            self._start(f"shift:{profile.id}", change, actions)
+        self._offer_agent(agent, now, actions)
+
+    def _on_signed_out(self, ev: AgentSignedOut | AgentDisconnected, actions: Actions) -> None:
+        agent = self._agent(ev.agent)
+        now = ev.now
+        reason = "signed out" if isinstance(ev, AgentSignedOut) else "disconnected"
+        orphan: SessionRec | None = None
+        if agent.offer is not None:
+            orphan = self._sessions[agent.offer]
+            actions.append(CancelOffer(agent.id, orphan.id, reason))
+            self._release_offer(orphan, agent, now, actions, exclude=False)
+        elif agent.session is not None:
+            orphan = self._sessions[agent.session]
+            agent.session = None
+            # Back to the head of its line, with its original arrival time.
+            self._join_line(orphan)
+            self._positions_dirty(self._queues[orphan.queue], now, actions)
+        self._cancel(f"wrap:{agent.id}", actions)
+        self._cancel(f"shift:{agent.id}", actions)
+        self._set_presence(agent, Presence.OFFLINE, reason, now, actions)
+        del self._agents[agent.id]
+        for q in self._queues.values():
+            if q.cfg.skip_empty_tiers and q.cfg.id in agent.queues:
+                self._redispatch_queue(q, now, actions)
+        if orphan is not None:
+            self._enter_waiting(orphan, now, actions)
+
+    def _redispatch_queue(self, q: QueueRec, now: float, actions: Actions) -> None:
+        """After tiers opened early (an emptied tier is skipped), offer to free agents."""
+        free: dict[AgentId, AgentRec] = {}
+        for heap in q.free.values():
+            for entry in heap:
+                agent = self._agents.get(entry[3])
+                if agent is not None and agent.version == entry[2] and agent.is_free():
+                    free[agent.id] = agent
+        for agent in sorted(free.values(), key=lambda a: a.order):
+            self._offer_agent(agent, now, actions)
+
+    def _on_state_changed(self, ev: AgentStateChanged, actions: Actions) -> None:
+        agent = self._agent(ev.agent)
+        now = ev.now
+        if ev.presence is Presence.OFFLINE:
+            self._on_signed_out(AgentSignedOut(now=now, agent=ev.agent), actions)
+            return
+        if ev.presence not in (Presence.AVAILABLE, Presence.BREAK):
+            raise InvalidRequest(f"an agent cannot ask for {ev.presence.value}")
+        if ev.presence is agent.presence:
+            return
+        check_transition(agent.presence, ev.presence)
+        offered = self._sessions[agent.offer] if agent.offer is not None else None
+        if offered is not None:
+            actions.append(CancelOffer(agent.id, offered.id, "agent went on a break"))
+            self._release_offer(offered, agent, now, actions, exclude=False)
+        self._cancel(f"wrap:{agent.id}", actions)
+        if ev.presence is Presence.AVAILABLE:
+            agent.missed = 0
+        self._set_presence(agent, ev.presence, ev.reason, now, actions)
+        if offered is not None:
+            self._enter_waiting(offered, now, actions)
+        self._offer_agent(agent, now, actions)
+
+    def _offer_of(self, agent_id: AgentId, session_id: SessionId) -> tuple[AgentRec, SessionRec]:
+        agent = self._agent(agent_id)
+        s = self._sessions.get(session_id)
+        if s is None or agent.offer != session_id or s.state is not SessionState.OFFERED:
+            raise StaleOffer(f"session {session_id!r} is not on offer to {agent_id!r}")
+        return agent, s
+
+    def _on_accepted(self, ev: OfferAccepted, actions: Actions) -> None:
+        agent, s = self._offer_of(ev.agent, ev.session)
+        now = ev.now
+        self._cancel(f"ring:{s.id}", actions)
+        for prefix in ("tier", "wait", "ovf", "named", "retry"):
+            self._cancel(f"{prefix}:{s.id}", actions)
+        agent.offer = None
+        agent.session = s.id
+        agent.missed = 0
+        day = self._local_day(now)
+        self._today[agent.id] = (day, self._answered_today(agent.id, now) + 1)
+        s.state = SessionState.IN_SESSION
+        s.answered_at = now
+        s.excluded.clear()
+        self._leave_line(s, now, actions)
+        self._set_presence(agent, Presence.IN_SESSION, None, now, actions)
+        actions.append(ConnectSession(agent.id, s.id, s.queue))
+
+    def _on_rejected(self, ev: OfferRejected, actions: Actions) -> None:
+        agent, s = self._offer_of(ev.agent, ev.session)
+        now = ev.now
+        self._release_offer(s, agent, now, actions, exclude=True)
+        self._enter_waiting(s, now, actions)
+        self._offer_agent(agent, now, actions)
+
+    def _on_transfer(self, ev: TransferRequested, actions: Actions) -> None:
+        s = self._session(ev.session)
+        now = ev.now
+        if s.state is not SessionState.IN_SESSION:
+            raise InvalidRequest(f"session {s.id!r} is not in a session")
+        if ev.new_session in self._sessions:
+            raise DuplicateSession(f"session {ev.new_session!r} is already held")
+        if ev.to_queue is None and ev.to_agent is None:
+            raise InvalidRequest("a transfer needs a queue or an agent")
+        q = self._queue(ev.to_queue) if ev.to_queue is not None else self._queues[s.queue]
+        self._end_live(s, Outcome.TRANSFERRED, now, actions, transferred_to=ev.new_session)
+        self._order += 1
+        t = SessionRec(
+            id=ev.new_session,
+            queue=q.cfg.id,
+            priority=s.priority,
+            level=s.level,
+            since=now,
+            order=self._order,
+            queued_at=now,
+            caller=s.caller,
+            language=s.language,
+            named_agent=ev.to_agent,
+            named_until=now + q.cfg.named_agent_fallback_s if ev.to_agent else -math.inf,
+            display_number=s.display_number,
+        )
+        self._sessions[t.id] = t
+        self._join_line(t)
+        self._enter_waiting(t, now, actions)
+        self._positions_dirty(q, now, actions)
+
+    # --- timers
+
+    def _on_timer(self, ev: TimerFired, actions: Actions) -> None:
+        at = self._timers.get(ev.key)
+        if at is None or at > ev.now:
+            return  # cancelled, replaced, or early: stale
+        del self._timers[ev.key]
+        prefix, _, name = ev.key.partition(":")
+        handler = self._timer_handlers.get(prefix)
+        if handler is not None:
+            handler(name, ev.now, actions)
+
+    def _timer_ring(self, name: str, now: float, actions: Actions) -> None:
+        s = self._sessions[SessionId(name)]
+        assert s.agent is not None
+        agent = self._agents[s.agent]
+        actions.append(CancelOffer(agent.id, s.id, "ring timeout"))
+        self._release_offer(s, agent, now, actions, exclude=True)
+        agent.missed += 1
+        if agent.missed >= self.config.max_missed_offers:
+            self._set_presence(agent, Presence.BREAK, _MISSED_OFFERS, now, actions)
+        self._enter_waiting(s, now, actions)
+        self._offer_agent(agent, now, actions)
+
+    def _timer_wrap(self, name: str, now: float, actions: Actions) -> None:
+        agent = self._agents[AgentId(name)]
+        self._set_presence(agent, Presence.AVAILABLE, None, now, actions)
+        self._offer_agent(agent, now, actions)
+
+    def _timer_tier(self, name: str, now: float, actions: Actions) -> None:
+        s = self._sessions[SessionId(name)]
+        if s.state is not SessionState.WAITING:
+            return
+        q = self._queues[s.queue]
+        self._arm_tier_timer(s, q, now, actions)
+        self._offer_session(s, now, actions)
+
+    def _timer_wait(self, name: str, now: float, actions: Actions) -> None:
+        s = self._sessions[SessionId(name)]
+        q = self._queues[s.queue]
+        s.long_wait_done = True
+        if q.cfg.long_wait_action is LongWaitAction.VOICEMAIL or s.caller is None:
+            self._voicemail(s, "long wait", now, actions)
+        else:
+            actions.append(OfferCallback(s.id, now - s.since))
+
+    def _timer_overflow(self, name: str, now: float, actions: Actions) -> None:
+        s = self._sessions[SessionId(name)]
+        if s.state is not SessionState.WAITING:
+            return  # re-armed when the session waits again
+        source = self._queues[s.queue]
+        assert source.cfg.overflow_queue is not None
+        target = self._queues[source.cfg.overflow_queue]
+        self._cancel(f"tier:{s.id}", actions)
+        self._leave_line(s, now, actions)
+        s.queue = target.cfg.id
+        s.entered_at = now
+        self._join_line(s)
+        actions.append(SessionMoved(s.id, source.cfg.id, target.cfg.id, "overflow"))
+        self._enter_waiting(s, now, actions)
+        self._positions_dirty(target, now, actions)
+
+    def _timer_named(self, name: str, now: float, actions: Actions) -> None:
+        s = self._sessions[SessionId(name)]
+        s.named_until = -math.inf
+        if s.state is SessionState.WAITING:
+            self._enter_waiting(s, now, actions)
+
+    def _timer_retry(self, name: str, now: float, actions: Actions) -> None:
+        s = self._sessions[SessionId(name)]
+        s.excluded = {a: t for a, t in s.excluded.items() if t > now}
+        if s.excluded:
+            self._start(f"retry:{s.id}", min(s.excluded.values()), actions)
+        if s.state is SessionState.WAITING:
+            self._offer_session(s, now, actions)
+
+    def _timer_callback_expired(self, name: str, now: float, actions: Actions) -> None:
+        s = self._sessions[SessionId(name)]
+        if s.state is SessionState.IN_SESSION:
+            return
+        self._voicemail(s, "callback expired", now, actions, outcome=Outcome.EXPIRED)
+
+    def _timer_position(self, name: str, now: float, actions: Actions) -> None:
+        self._position_tick(self._queues[QueueId(name)], now, actions)
+
+    def _timer_shift(self, name: str, now: float, actions: Actions) -> None:
+        agent = self._agents[AgentId(name)]
+        offset = self.config.utc_offset_s
+        was_free = agent.is_free()
+        self._count_staffing(agent, -1)
+        agent.on_duty = rota.on_duty(agent.profile.shifts, now, offset)
+        self._count_staffing(agent, +1)
+        self._free_changed(agent, was_free, now)
+        self._start(
+            f"shift:{agent.id}", rota.next_change(agent.profile.shifts, now, offset), actions
+        )
+        self._offer_agent(agent, now, actions)
