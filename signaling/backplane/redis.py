@@ -1,0 +1,370 @@
+"""The scale-out backplane: a Redis Stream, a renewable lease, pub/sub per process.
+
+Keys, all under one ``prefix``:
+
+* ``{p}:log``      the Stream every process appends routing records to (``XADD``);
+* ``{p}:lease``    the leader's token, ``SET NX PX`` and renewed by a Lua check-and-extend;
+* ``{p}:cursor``, ``{p}:ocursor``  how far the leader has acted / written outcomes;
+* ``{p}:snap``     a hash with the latest snapshot and the entry id it covers;
+* ``{p}:conns``    connection key → process id (the connection registry);
+* channels ``{p}:proc:{process}`` (deliveries) and ``{p}:released`` (lease given up).
+
+Fencing: the leader's writes that act on the world (delivering messages, moving the
+cursors, saving a snapshot) run in Lua scripts that first check the lease still holds
+its token, so a leader that stalled past its lease cannot act after a takeover.
+A follower waits for the lease with a timer set to the lease's remaining time, or for
+the ``released`` notice; nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from signaling.backplane.base import Backplane, Checkpoint, Delivery, LogEntry, Receiver, Term
+from signaling.errors import BackplaneError, LeaseLost
+
+log = logging.getLogger(__name__)
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS: lease, cursor, conns. ARGV: token, cursor, channel prefix, then key/payload pairs.
+_COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local sent = 0
+for i = 4, #ARGV, 2 do
+  local proc = redis.call('HGET', KEYS[3], ARGV[i])
+  if proc then
+    redis.call('PUBLISH', ARGV[3] .. proc, ARGV[i] .. '\\n' .. ARGV[i + 1])
+    sent = sent + 1
+  end
+end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
+return sent
+"""
+
+# KEYS: lease, target. ARGV: token, then field/value pairs for HSET.
+_FENCED_HSET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+return 1
+"""
+
+_FENCED_SET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+
+_UNREGISTER = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class RedisBackplane(Backplane):
+    """Backplane over one Redis server (or a primary with replicas for failover)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "hotline:routing",
+        lease_ms: int = 3000,
+        read_count: int = 1000,
+        process_id: str | None = None,
+    ) -> None:
+        self.process_id = process_id or f"p-{uuid.uuid4().hex[:12]}"
+        self.prefix = prefix
+        self.lease_ms = lease_ms
+        self.read_count = read_count
+        self._url = url
+        self.keys = _Keys(prefix)
+        self._redis: aioredis.Redis | None = None
+        self._reader: aioredis.Redis | None = None
+        self._receiver: Receiver | None = None
+        self._released = asyncio.Event()
+        self._subscribed = asyncio.Event()
+        self._local: set[str] = set()
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise BackplaneError("backplane is not started")
+        return self._redis
+
+    async def start(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+        self._redis = aioredis.Redis.from_url(self._url)
+        # Blocking XREADs get their own pool so they never starve ordinary commands.
+        self._reader = aioredis.Redis.from_url(self._url)
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise BackplaneError(f"cannot reach Redis: {exc}") from exc
+        self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
+        self._commit = self._redis.register_script(_COMMIT)
+        self._fenced_hset = self._redis.register_script(_FENCED_HSET)
+        self._fenced_set = self._redis.register_script(_FENCED_SET)
+        self._unregister = self._redis.register_script(_UNREGISTER)
+
+    async def run(self) -> None:
+        """Listen on this process's channel; resubscribe (and re-register) after errors."""
+        channel = self.keys.proc(self.process_id).encode()
+        released = self.keys.released.encode()
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(channel, released)
+                if self._local:
+                    await self.redis.hset(
+                        self.keys.conns, mapping=dict.fromkeys(self._local, self.process_id)
+                    )
+                self._subscribed.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    data: bytes = message["data"]
+                    if message["channel"] == released:
+                        self._released.set()
+                        continue
+                    key, _, payload = data.decode().partition("\n")
+                    if self._receiver is not None:
+                        self._receiver(key, payload)
+            except (RedisError, OSError) as exc:
+                log.warning("pub/sub connection lost (%s); resubscribing", exc)
+                self._subscribed.clear()
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def wait_ready(self) -> None:
+        """Until the pub/sub listener is subscribed (tests and benchmarks use this)."""
+        await self._subscribed.wait()
+
+    async def close(self) -> None:
+        self._receiver = None
+        for client in (self._redis, self._reader):
+            if client is not None:
+                await client.aclose()
+        self._redis = self._reader = None
+
+    async def append(self, record: Mapping[str, Any]) -> str:
+        try:
+            entry_id = await self.redis.xadd(self.keys.log, {"r": json.dumps(record)})
+        except RedisError as exc:
+            raise BackplaneError(f"append failed: {exc}") from exc
+        return str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
+
+    async def register(self, key: str) -> None:
+        self._local.add(key)
+        try:
+            await self.redis.hset(self.keys.conns, key, self.process_id)
+        except RedisError as exc:
+            raise BackplaneError(f"register failed: {exc}") from exc
+
+    async def unregister(self, key: str) -> None:
+        self._local.discard(key)
+        try:
+            await self._unregister(keys=[self.keys.conns], args=[key, self.process_id])
+        except RedisError as exc:
+            raise BackplaneError(f"unregister failed: {exc}") from exc
+
+    async def acquire(self) -> Term:
+        loop = asyncio.get_running_loop()
+        while True:
+            token = f"{self.process_id}:{uuid.uuid4().hex[:8]}"
+            started = loop.time()
+            try:
+                won = await self.redis.set(self.keys.lease, token, nx=True, px=self.lease_ms)
+                if won:
+                    return _RedisTerm(self, token, valid_until=started + self.lease_ms / 1000)
+                remaining = await self.redis.pttl(self.keys.lease)
+            except RedisError as exc:
+                log.warning("lease attempt failed: %s", exc)
+                remaining = self.lease_ms
+            # Wake when the holder's lease would lapse, or at once if it is given up.
+            self._released.clear()
+            delay = max(remaining, 1) / 1000 if remaining >= 0 else 0.001
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), delay)
+
+    async def read_all(self) -> list[LogEntry]:
+        """The whole log (tests and tools)."""
+        raw: Any = await self.redis.xrange(self.keys.log)
+        return [_entry(entry_id, fields) for entry_id, fields in raw]
+
+    async def delete_all(self) -> None:
+        """Delete every key under the prefix (tests)."""
+        await self.redis.delete(
+            self.keys.log,
+            self.keys.lease,
+            self.keys.cursor,
+            self.keys.ocursor,
+            self.keys.snap,
+            self.keys.conns,
+        )
+
+
+class _Keys:
+    def __init__(self, prefix: str) -> None:
+        self.log = f"{prefix}:log"
+        self.lease = f"{prefix}:lease"
+        self.cursor = f"{prefix}:cursor"
+        self.ocursor = f"{prefix}:ocursor"
+        self.snap = f"{prefix}:snap"
+        self.conns = f"{prefix}:conns"
+        self.released = f"{prefix}:released"
+        self._proc = f"{prefix}:proc:"
+
+    def proc(self, process_id: str) -> str:
+        return self._proc + process_id
+
+
+def _entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> LogEntry:
+    ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    try:
+        record = json.loads(fields[b"r"])
+    except (KeyError, ValueError):
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    return LogEntry(ident, record)
+
+
+class _RedisTerm(Term):
+    def __init__(self, backplane: RedisBackplane, token: str, *, valid_until: float) -> None:
+        self._bp = backplane
+        self.token = token
+        loop = asyncio.get_running_loop()
+        self.lost = loop.create_future()
+        self._valid_until = valid_until
+        self._renewer = loop.create_task(self._keep(), name=f"lease-renewal {token}")
+
+    async def _keep(self) -> None:
+        """Renew every third of the lease; give up once it may have lapsed."""
+        bp = self._bp
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(bp.lease_ms / 3000)
+                started = loop.time()
+                try:
+                    ok = await bp._renew(keys=[bp.keys.lease], args=[self.token, bp.lease_ms])
+                except RedisError as exc:
+                    log.warning("lease renewal failed: %s", exc)
+                    ok = None
+                if ok:
+                    self._valid_until = started + bp.lease_ms / 1000
+                elif ok is not None or loop.time() >= self._valid_until:
+                    break
+        finally:
+            if not self.lost.done():
+                self.lost.set_result(None)
+
+    async def load(self) -> Checkpoint:
+        r = self._bp.redis
+        keys = self._bp.keys
+        results: Any = await asyncio.gather(
+            r.get(keys.cursor), r.get(keys.ocursor), r.hmget(keys.snap, ["id", "data"])
+        )
+        cursor, ocursor, snap = results
+        snapshot = json.loads(snap[1]) if snap[1] else None
+        return Checkpoint(
+            snapshot=snapshot,
+            snapshot_id=snap[0].decode() if snap[0] and snapshot is not None else None,
+            cursor=cursor.decode() if cursor else None,
+            outcomes_cursor=ocursor.decode() if ocursor else None,
+        )
+
+    async def read(self, after: str | None) -> AsyncIterator[list[LogEntry]]:
+        reader = self._bp._reader
+        if reader is None:
+            raise BackplaneError("backplane is not started")
+        last = after or "0-0"
+        key = self._bp.keys.log
+        while True:
+            try:
+                result: Any = await reader.xread({key: last}, count=self._bp.read_count, block=0)
+            except RedisError as exc:
+                raise BackplaneError(f"reading the log failed: {exc}") from exc
+            for _stream, entries in result:
+                batch = [_entry(entry_id, fields) for entry_id, fields in entries]
+                if batch:
+                    last = batch[-1].id
+                    yield batch
+
+    async def commit(self, deliveries: Sequence[Delivery], cursor: str) -> None:
+        bp = self._bp
+        args: list[str] = [self.token, cursor, bp.keys.proc("")]
+        for d in deliveries:
+            args.append(d.key)
+            args.append(d.payload)
+        try:
+            sent = await bp._commit(keys=[bp.keys.lease, bp.keys.cursor, bp.keys.conns], args=args)
+        except RedisError as exc:
+            raise BackplaneError(f"commit failed: {exc}") from exc
+        if sent == -1:
+            self._lose()
+            raise LeaseLost("lease lost before commit")
+
+    async def commit_outcomes(self, cursor: str) -> None:
+        await self._fenced(self._bp._fenced_set, self._bp.keys.ocursor, [cursor])
+
+    async def save_snapshot(self, snapshot: Mapping[str, Any], entry_id: str) -> None:
+        data = json.dumps(snapshot, separators=(",", ":"))
+        await self._fenced(
+            self._bp._fenced_hset, self._bp.keys.snap, ["id", entry_id, "data", data]
+        )
+
+    async def _fenced(self, script: Any, key: str, args: list[str]) -> None:
+        try:
+            ok = await script(keys=[self._bp.keys.lease, key], args=[self.token, *args])
+        except RedisError as exc:
+            raise BackplaneError(f"fenced write failed: {exc}") from exc
+        if ok == -1:
+            self._lose()
+            raise LeaseLost("lease lost")
+
+    def _lose(self) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    async def release(self) -> None:
+        self._renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._renewer
+        self._lose()
+        bp = self._bp
+        if bp._redis is None:
+            return
+        try:
+            await bp._release(keys=[bp.keys.lease, bp.keys.released], args=[self.token])
+        except RedisError as exc:
+            log.warning("lease release failed: %s", exc)

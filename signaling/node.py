@@ -1,0 +1,263 @@
+"""This process's side of signaling: its WebSocket connections.
+
+A ``Node`` serves each socket: it parses every frame (``protocol.parse``), answers what
+it can alone (``ping``, ``hello``), refuses what a peer's role may not send, and turns
+the rest into records appended to the backplane's log. Messages the leader addresses
+to a connection key come back through ``Node.receive`` and are queued on that
+connection's outbox, which one writer task per socket drains. A slow or dead client
+therefore never holds up the leader: when its outbox is full it is disconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from routing.model import AgentProfile, RoutingConfig
+from signaling import protocol as p
+from signaling.backplane.base import Backplane
+from signaling.errors import BackplaneError, ErrorCode, ProtocolError
+from signaling.identity import Identity
+from signaling.schema import encode
+from signaling.tokens import Tokens, mask_phone
+
+log = logging.getLogger(__name__)
+
+LoadProfile = Callable[[Identity], Awaitable[AgentProfile | None]]
+
+CLOSE_REPLACED = 4001
+CLOSE_TOO_SLOW = 4008
+
+_CALLER_ONLY = (p.JoinQueue, p.LeaveQueue, p.RequestCallback, p.RequestVoicemail)
+_AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer)
+
+
+def roster_profiles(config: RoutingConfig) -> LoadProfile:
+    """Profiles from the engine configuration's roster, by the identity's agent id."""
+    by_id = {profile.id: profile for profile in config.roster}
+
+    async def load(identity: Identity) -> AgentProfile | None:
+        return by_id.get(identity.agent_id) if identity.agent_id else None  # type: ignore[call-overload]
+
+    return load
+
+
+class _Bucket:
+    """Token bucket: ``rate`` messages a second, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Connection:
+    """One WebSocket peer: its identity, its key once it said hello, its outbox."""
+
+    def __init__(self, ws: web.WebSocketResponse, identity: Identity, outbox_size: int) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.ws = ws
+        self.identity = identity
+        self.key: str | None = None
+        self.outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(outbox_size)
+        self.bucket = _Bucket(rate=20.0, burst=40.0)
+
+    def send(self, msg: p.ServerMessage) -> None:
+        self.push(p.serialize(msg))
+
+    def push(self, payload: str) -> None:
+        try:
+            self.outbox.put_nowait(payload)
+        except asyncio.QueueFull:
+            log.warning("closing %s: outbox full", self.key)
+            self.close(CLOSE_TOO_SLOW, "too slow")
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after what is already queued (or at once if the outbox is full)."""
+        while True:
+            try:
+                self.outbox.put_nowait((code, reason))
+                return
+            except asyncio.QueueFull:
+                self.outbox.get_nowait()
+
+
+class Node:
+    """Serves this process's WebSockets against a backplane."""
+
+    def __init__(
+        self,
+        backplane: Backplane,
+        *,
+        tokens: Tokens,
+        load_profile: LoadProfile,
+        grace_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        outbox_size: int = 256,
+    ) -> None:
+        self.backplane = backplane
+        self.tokens = tokens
+        self.load_profile = load_profile
+        self.grace_s = grace_s
+        self.clock = clock
+        self.outbox_size = outbox_size
+        self.conns: dict[str, Connection] = {}
+
+    def receive(self, key: str, payload: str) -> None:
+        """A delivery from the leader for connection ``key`` (if it is still here)."""
+        conn = self.conns.get(key)
+        if conn is not None:
+            conn.push(payload)
+
+    async def serve(self, ws: web.WebSocketResponse, identity: Identity) -> None:
+        """Run one prepared WebSocket until it closes."""
+        conn = Connection(ws, identity, self.outbox_size)
+        writer = asyncio.create_task(self._write(conn), name=f"ws-writer {conn.id}")
+        try:
+            async for frame in ws:
+                if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await self._on_frame(conn, frame.data)
+                elif frame.type == WSMsgType.ERROR:
+                    break
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            await self._detach(conn)
+
+    async def _write(self, conn: Connection) -> None:
+        ws = conn.ws
+        while True:
+            item = await conn.outbox.get()
+            try:
+                if isinstance(item, tuple):
+                    await ws.close(code=item[0], message=item[1].encode())
+                    return
+                await ws.send_str(item)
+            except (ConnectionError, RuntimeError) as exc:
+                log.debug("send to %s failed: %s", conn.key, exc)
+                return
+
+    async def _on_frame(self, conn: Connection, data: str | bytes) -> None:
+        if not conn.bucket.take():
+            conn.send(p.Error(code=ErrorCode.RATE_LIMITED, detail="slow down"))
+            return
+        try:
+            msg = p.parse(data)
+            await self._dispatch(conn, msg)
+        except ProtocolError as exc:
+            ref = p.peek_type(data) if len(data) <= p.MAX_MESSAGE_BYTES else None
+            conn.send(p.Error(code=exc.code, detail=exc.detail[:500], ref=ref))
+        except BackplaneError as exc:
+            log.warning("backplane failed: %s", exc)
+            conn.send(p.Error(code=ErrorCode.UNAVAILABLE, detail="routing is unavailable"))
+
+    async def _dispatch(self, conn: Connection, msg: p.ClientMessage) -> None:
+        if isinstance(msg, p.Ping):
+            conn.send(p.Pong(nonce=msg.nonce))
+            return
+        if isinstance(msg, p.Hello):
+            await self._hello(conn, msg)
+            return
+        if conn.key is None:
+            raise ProtocolError(ErrorCode.NOT_ALLOWED, "say hello first")
+        is_agent = conn.key.startswith("a:")
+        if isinstance(msg, _CALLER_ONLY if is_agent else _AGENT_ONLY):
+            raise ProtocolError(ErrorCode.NOT_ALLOWED, f"{msg.type} is not for your role")
+        record: dict[str, Any] = {
+            "t": "msg",
+            "key": conn.key,
+            "conn": conn.id,
+            "now": self.clock(),
+            "m": {"type": msg.type, **encode(msg)},
+        }
+        if isinstance(msg, p.JoinQueue | p.Transfer):
+            record["sid"] = f"S-{uuid.uuid4().hex[:16]}"
+        if isinstance(msg, p.JoinQueue | p.RequestCallback):
+            # The number stays out of the log: agents see it masked, a keyed hash
+            # recognises a returning caller (DOMAIN.md: mask phone numbers).
+            record["m"].pop("phone", None)
+            if msg.phone:
+                record["caller"] = self.tokens.caller_key(msg.phone)
+                record["display"] = mask_phone(msg.phone)
+            elif conn.identity.subject:
+                record["caller"] = f"sub:{conn.identity.subject}"
+        await self.backplane.append(record)
+
+    async def _hello(self, conn: Connection, msg: p.Hello) -> None:
+        if conn.key is not None:
+            raise ProtocolError(ErrorCode.BAD_STATE, "already said hello")
+        identity = conn.identity
+        record: dict[str, Any] = {"t": "attach", "conn": conn.id}
+        resumed = False
+        agent_id: str | None = None
+        if identity.kind == "staff":
+            if not identity.is_agent or identity.agent_id is None:
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, "only agents take sessions")
+            profile = await self.load_profile(identity)
+            if profile is None:
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, "no routing profile for this agent")
+            agent_id = identity.agent_id
+            key = f"a:{agent_id}"
+            record["profile"] = profile.to_dict()
+            resumed = key in self.conns
+        elif msg.resume_token is not None:
+            key = self.tokens.check(msg.resume_token, identity.user_id)
+            if not key.startswith("c:"):
+                raise ProtocolError(ErrorCode.BAD_TOKEN, "resume token is not a caller's")
+            resumed = True
+        else:
+            key = f"c:{uuid.uuid4().hex[:20]}"
+        old = self.conns.get(key)
+        if old is not None and old is not conn:
+            old.close(CLOSE_REPLACED, "replaced by a newer connection")
+        self.conns[key] = conn
+        conn.key = key
+        conn.send(
+            p.Welcome(
+                role=p.Role.AGENT if agent_id else p.Role.CALLER,
+                resume_token=self.tokens.issue(key, identity.user_id),
+                resumed=resumed,
+                grace_s=self.grace_s,
+                agent_id=agent_id,
+            )
+        )
+        await self.backplane.register(key)
+        record.update(key=key, now=self.clock())
+        await self.backplane.append(record)
+
+    async def _detach(self, conn: Connection) -> None:
+        key = conn.key
+        if key is None:
+            return
+        try:
+            if self.conns.get(key) is conn:
+                del self.conns[key]
+                await self.backplane.unregister(key)
+            await self.backplane.append(
+                {"t": "drop", "key": key, "conn": conn.id, "now": self.clock()}
+            )
+        except BackplaneError as exc:
+            log.warning("could not record the drop of %s: %s", key, exc)
+
+    def close_all(self, code: int = WSCloseCode.GOING_AWAY) -> None:
+        """Ask every connection to close (shutdown)."""
+        for conn in list(self.conns.values()):
+            conn.close(code, "server shutting down")

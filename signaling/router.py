@@ -1,0 +1,508 @@
+"""The leader's state machine: log records in, engine events through, effects out.
+
+Sans-I/O like the engine it wraps. Nodes append *records* describing what happened on
+their connections; the leader feeds each to ``Router.apply`` in log order, which turns
+it into routing events (``engine.handle``), keeps the little state the engine does not
+(who owns which session, which offer id is open, resume grace timers), and returns
+``Effects``: messages to deliver, timers to arm or disarm, outcomes to record. Replaying
+the same records gives the same state, which is how a new leader catches up.
+
+Records (JSON objects, field ``t``):
+
+* ``attach`` ``{key, conn, now, profile?}``  a connection said hello (agents: sign in);
+* ``msg``    ``{key, conn, now, m, sid?, caller?, display?}``  a validated client message;
+* ``drop``   ``{key, conn, now}``  a connection closed;
+* ``timer``  ``{key, now}``  a timer fired (an engine timer, or ``grace:<caller key>``).
+
+Connection keys are ``a:<agent id>`` and ``c:<caller key>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from routing import actions as act
+from routing import events as ev
+from routing.engine import Engine
+from routing.errors import RoutingError
+from routing.ids import AgentId, CallerKey, Language, QueueId, SessionId, TimerKey
+from routing.model import AgentProfile, Category, RoutingConfig
+from routing.presence import Presence as RoutingPresence
+from signaling import protocol as p
+from signaling.errors import ErrorCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+GRACE_PREFIX = "grace:"
+
+_CANCEL_REASONS = {
+    # The engine's CancelOffer reasons, in words, mapped onto the protocol's codes.
+    "ring timeout": p.CancelReason.TIMEOUT,
+    "caller hung up": p.CancelReason.CALLER_LEFT,
+    "disconnected": p.CancelReason.AGENT_DISCONNECTED,
+    "signed out": p.CancelReason.SIGNED_OUT,
+    "agent went on a break": p.CancelReason.ON_BREAK,
+}
+
+
+def _cancel_reason(text: str) -> p.CancelReason:
+    if text in _CANCEL_REASONS:
+        return _CANCEL_REASONS[text]
+    return p.CancelReason.VOICEMAIL if "voicemail" in text else p.CancelReason.OTHER
+
+
+def agent_key(agent: str) -> str:
+    return f"a:{agent}"
+
+
+@dataclass
+class Effects:
+    """What the driver must do after one record."""
+
+    deliveries: list[tuple[str, p.ServerMessage]] = field(default_factory=list)
+    start_timers: list[tuple[str, float]] = field(default_factory=list)
+    cancel_timers: list[str] = field(default_factory=list)
+    outcomes: list[act.SessionRecorded] = field(default_factory=list)
+    tickets: list[act.CreateVoicemailTicket] = field(default_factory=list)
+
+
+@dataclass
+class _Session:
+    owner: str
+    queue: str
+    priority: str
+    language: str | None
+    live: bool = False
+    callback: bool = False
+    agent: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Router:
+    """Turns log records into engine events and engine actions into effects."""
+
+    def __init__(
+        self, engine: Engine, *, grace_s: float = 30.0, state: Mapping[str, Any] | None = None
+    ) -> None:
+        self.engine = engine
+        self.grace_s = grace_s
+        self.last_now = 0.0
+        self.timers: dict[str, float] = {}
+        self.agent_conns: dict[str, str] = {}
+        self.caller_conns: dict[str, str | None] = {}
+        self.caller_session: dict[str, str] = {}
+        self.sessions: dict[str, _Session] = {}
+        self.offers: dict[str, tuple[str, str]] = {}
+        self.offer_seq = 0
+        if state is not None:
+            self._load(state)
+
+    @classmethod
+    def new(cls, config: RoutingConfig, *, grace_s: float = 30.0) -> Router:
+        return cls(Engine(config), grace_s=grace_s)
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Engine state and router state, JSON-able."""
+        return {
+            "engine": self.engine.snapshot(),
+            "router": {
+                "last_now": self.last_now,
+                "timers": self.timers,
+                "agent_conns": self.agent_conns,
+                "caller_conns": self.caller_conns,
+                "caller_session": self.caller_session,
+                "sessions": {sid: s.to_dict() for sid, s in self.sessions.items()},
+                "offers": {a: list(o) for a, o in self.offers.items()},
+                "offer_seq": self.offer_seq,
+            },
+        }
+
+    @classmethod
+    def restore(cls, snapshot: Mapping[str, Any], *, grace_s: float = 30.0) -> Router:
+        return cls(
+            Engine.restore(dict(snapshot["engine"])), grace_s=grace_s, state=snapshot["router"]
+        )
+
+    def _load(self, state: Mapping[str, Any]) -> None:
+        self.last_now = float(state["last_now"])
+        self.timers = {str(k): float(v) for k, v in state["timers"].items()}
+        self.agent_conns = dict(state["agent_conns"])
+        self.caller_conns = dict(state["caller_conns"])
+        self.caller_session = dict(state["caller_session"])
+        self.sessions = {sid: _Session(**s) for sid, s in state["sessions"].items()}
+        self.offers = {a: (o[0], o[1]) for a, o in state["offers"].items()}
+        self.offer_seq = int(state["offer_seq"])
+
+    # -- records ----------------------------------------------------------------------
+
+    def apply(self, record: Mapping[str, Any]) -> Effects:
+        """Apply one log record. Never raises for a bad record: it is logged and skipped."""
+        fx = Effects()
+        try:
+            kind = record["t"]
+            key = str(record["key"])
+            now = max(float(record["now"]), self.last_now)
+        except (KeyError, TypeError, ValueError):
+            log.error("skipping malformed record %.200r", record)
+            return fx
+        self.last_now = now
+        try:
+            if kind == "msg":
+                self._on_msg(record, key, now, fx)
+            elif kind == "attach":
+                self._on_attach(record, key, now, fx)
+            elif kind == "drop":
+                self._on_drop(key, str(record.get("conn")), now, fx)
+            elif kind == "timer":
+                self._on_timer(key, now, fx)
+            else:
+                log.error("skipping record of unknown kind %.40r", kind)
+        except ProtocolError as exc:
+            fx.deliveries.append((key, p.Error(code=exc.code, detail=exc.detail[:500])))
+        except RoutingError as exc:
+            ref = record.get("m", {}).get("type") if kind == "msg" else None
+            fx.deliveries.append(
+                (key, p.Error(code=ErrorCode.BAD_STATE, detail=str(exc)[:500], ref=ref))
+            )
+        except Exception:
+            # A bug must not wedge the leader in a replay loop on a poison record: the
+            # engine validates before it changes anything, so skipping is safe.
+            log.exception("record failed: %.200r", record)
+        return fx
+
+    def _handle(self, event: ev.Event, fx: Effects) -> None:
+        self._perform(self.engine.handle(event), event.now, fx)
+
+    def _on_attach(self, record: Mapping[str, Any], key: str, now: float, fx: Effects) -> None:
+        conn = str(record["conn"])
+        if key.startswith("a:"):
+            agent = key[2:]
+            known = agent in self.agent_conns
+            self.agent_conns[agent] = conn
+            if not known:
+                profile = AgentProfile.from_dict(record["profile"])
+                try:
+                    self._handle(
+                        ev.AgentSignedIn(
+                            now=now,
+                            profile=profile,
+                            presence=RoutingPresence.BREAK,
+                            reason="signed in",
+                        ),
+                        fx,
+                    )
+                except RoutingError:
+                    del self.agent_conns[agent]
+                    raise
+            return
+        self.caller_conns[key] = conn
+        self._cancel_timer(GRACE_PREFIX + key, fx)
+        sid = self.caller_session.get(key)
+        session = self.sessions.get(sid) if sid else None
+        if sid and session:
+            if session.live and session.agent:
+                fx.deliveries.append((key, p.Connected(session_id=sid, agent_id=session.agent)))
+            else:
+                fx.deliveries.append((key, self._queued(sid, session.queue)))
+
+    def _on_drop(self, key: str, conn: str, now: float, fx: Effects) -> None:
+        if key.startswith("a:"):
+            agent = key[2:]
+            if self.agent_conns.get(agent) != conn:
+                return  # an older connection of an agent who has reconnected
+            del self.agent_conns[agent]
+            self._handle(ev.AgentDisconnected(now=now, agent=AgentId(agent)), fx)
+            return
+        if self.caller_conns.get(key) != conn:
+            return
+        self.caller_conns[key] = None
+        sid = self.caller_session.get(key)
+        session = self.sessions.get(sid) if sid else None
+        if session is not None and not session.callback:
+            self._start_timer(GRACE_PREFIX + key, now + self.grace_s, fx)
+        elif session is None:
+            del self.caller_conns[key]
+
+    def _on_timer(self, key: str, now: float, fx: Effects) -> None:
+        if self.timers.pop(key, None) is None:
+            return  # cancelled, replaced or already fired (a new leader may fire twice)
+        if not key.startswith(GRACE_PREFIX):
+            self._handle(ev.TimerFired(now=now, key=TimerKey(key)), fx)
+            return
+        caller = key[len(GRACE_PREFIX) :]
+        if self.caller_conns.get(caller) is not None:
+            return
+        self.caller_conns.pop(caller, None)
+        sid = self.caller_session.get(caller)
+        session = self.sessions.get(sid) if sid else None
+        if sid and session:
+            self._end_for_caller(SessionId(sid), session, now, fx)
+
+    def _end_for_caller(self, sid: SessionId, session: _Session, now: float, fx: Effects) -> None:
+        if session.live:
+            self._handle(ev.SessionEnded(now=now, session=sid), fx)
+        else:
+            self._handle(ev.SessionAbandoned(now=now, session=sid), fx)
+
+    def _caller_session(self, key: str) -> tuple[SessionId, _Session]:
+        sid = self.caller_session.get(key)
+        session = self.sessions.get(sid) if sid else None
+        if not sid or session is None:
+            raise ProtocolError(ErrorCode.BAD_STATE, "you have no session")
+        return SessionId(sid), session
+
+    def _on_msg(self, record: Mapping[str, Any], key: str, now: float, fx: Effects) -> None:
+        msg = p.parse(json.dumps({"v": p.PROTOCOL_VERSION, **record["m"]}))
+        is_agent = key.startswith("a:")
+        agent = AgentId(key[2:])
+        match msg:
+            case p.JoinQueue() if not is_agent:
+                if key in self.caller_session:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "already in a session")
+                sid = SessionId(str(record["sid"]))
+                caller = record.get("caller")
+                self.sessions[sid] = _Session(
+                    owner=key,
+                    queue=msg.category.value,
+                    priority=msg.priority.value,
+                    language=msg.language,
+                )
+                self.caller_session[key] = sid
+                try:
+                    self._handle(
+                        ev.SessionQueued(
+                            now=now,
+                            session=sid,
+                            queue=QueueId(msg.category.value),
+                            caller=CallerKey(caller) if caller else None,
+                            priority=msg.priority.value,
+                            language=Language(msg.language),
+                            named_agent=AgentId(msg.named_agent) if msg.named_agent else None,
+                            display_number=record.get("display"),
+                        ),
+                        fx,
+                    )
+                except RoutingError:
+                    self.sessions.pop(sid, None)
+                    self.caller_session.pop(key, None)
+                    raise
+                if sid in self.sessions:
+                    fx.deliveries.insert(0, (key, self._queued(sid, msg.category.value)))
+            case p.LeaveQueue() if not is_agent:
+                sid, session = self._caller_session(key)
+                if session.live:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "the session is live: use end")
+                self._handle(ev.SessionAbandoned(now=now, session=sid), fx)
+            case p.RequestCallback() if not is_agent:
+                sid, session = self._caller_session(key)
+                self._handle(ev.CallbackRequested(now=now, session=sid), fx)
+                session.callback = True
+            case p.RequestVoicemail() if not is_agent:
+                sid, _session = self._caller_session(key)
+                self._handle(ev.VoicemailRequested(now=now, session=sid), fx)
+            case p.End() if not is_agent:
+                sid, session = self._caller_session(key)
+                self._end_for_caller(sid, session, now, fx)
+            case p.End(session_id=sid_text) if is_agent:
+                live = self.sessions.get(sid_text or "")
+                if sid_text is None or live is None or live.agent != agent:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
+                self._handle(ev.SessionEnded(now=now, session=SessionId(sid_text)), fx)
+            case p.SetPresence() if is_agent:
+                if msg.state is p.PresenceRequest.OFFLINE:
+                    self._handle(ev.AgentSignedOut(now=now, agent=agent), fx)
+                else:
+                    self._handle(
+                        ev.AgentStateChanged(
+                            now=now,
+                            agent=agent,
+                            presence=RoutingPresence(msg.state.value),
+                            reason=msg.reason,
+                        ),
+                        fx,
+                    )
+            case p.Accept() | p.Reject() if is_agent:
+                open_offer = self.offers.get(agent)
+                if open_offer is None or open_offer[0] != msg.offer_id:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "no such open offer")
+                sid = SessionId(open_offer[1])
+                if isinstance(msg, p.Accept):
+                    self._handle(ev.OfferAccepted(now=now, agent=agent, session=sid), fx)
+                else:
+                    self.offers.pop(agent, None)
+                    self._handle(ev.OfferRejected(now=now, agent=agent, session=sid), fx)
+            case p.Transfer() if is_agent:
+                old = self.sessions.get(msg.session_id)
+                if old is None or old.agent != agent:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
+                new = SessionId(str(record["sid"]))
+                self.sessions[new] = _Session(
+                    owner=old.owner,
+                    queue=msg.to_queue.value if msg.to_queue else old.queue,
+                    priority=old.priority,
+                    language=old.language,
+                )
+                try:
+                    self._handle(
+                        ev.TransferRequested(
+                            now=now,
+                            session=SessionId(msg.session_id),
+                            new_session=new,
+                            to_queue=QueueId(msg.to_queue.value) if msg.to_queue else None,
+                            to_agent=AgentId(msg.to_agent) if msg.to_agent else None,
+                        ),
+                        fx,
+                    )
+                except RoutingError:
+                    self.sessions.pop(new, None)
+                    raise
+            case _:
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, f"{msg.type} is not for your role")
+
+    # -- actions ----------------------------------------------------------------------
+
+    def _queued(self, sid: str, queue: str) -> p.Queued:
+        return p.Queued(session_id=sid, category=Category(queue))
+
+    def _owner(self, sid: str) -> str | None:
+        session = self.sessions.get(sid)
+        return session.owner if session else None
+
+    def _start_timer(self, key: str, at: float, fx: Effects) -> None:
+        self.timers[key] = at
+        fx.start_timers.append((key, at))
+
+    def _cancel_timer(self, key: str, fx: Effects) -> None:
+        if self.timers.pop(key, None) is not None:
+            fx.cancel_timers.append(key)
+
+    def _perform(self, actions: list[act.Action], now: float, fx: Effects) -> None:
+        for action in actions:
+            match action:
+                case act.OfferSession():
+                    self.offer_seq += 1
+                    offer_id = f"{action.session}.{self.offer_seq}"
+                    self.offers[action.agent] = (offer_id, action.session)
+                    session = self.sessions.get(action.session)
+                    fx.deliveries.append(
+                        (
+                            agent_key(action.agent),
+                            p.Offer(
+                                offer_id=offer_id,
+                                session_id=action.session,
+                                category=Category(action.queue),
+                                priority=action.priority,
+                                kind=p.OfferKind.CALLBACK
+                                if action.callback_number
+                                else p.OfferKind.CALL,
+                                expires_in_s=max(0.0, action.expires_at - now),
+                                waited_s=max(0.0, action.waited_s),
+                                language=session.language if session else None,
+                                phone=action.callback_number,
+                            ),
+                        )
+                    )
+                case act.CancelOffer():
+                    offer = self.offers.get(action.agent)
+                    offer_id = f"{action.session}.0"
+                    if offer is not None and offer[1] == action.session:
+                        offer_id = offer[0]
+                        del self.offers[action.agent]
+                    fx.deliveries.append(
+                        (
+                            agent_key(action.agent),
+                            p.OfferCancelled(
+                                offer_id=offer_id,
+                                session_id=action.session,
+                                reason=_cancel_reason(action.reason),
+                            ),
+                        )
+                    )
+                case act.ConnectSession():
+                    self.offers.pop(action.agent, None)
+                    connected = p.Connected(session_id=action.session, agent_id=action.agent)
+                    fx.deliveries.append((agent_key(action.agent), connected))
+                    session = self.sessions.get(action.session)
+                    if session is not None:
+                        session.live = True
+                        session.agent = action.agent
+                        fx.deliveries.append((session.owner, connected))
+                case act.StartTimer():
+                    self._start_timer(action.key, action.at, fx)
+                case act.CancelTimer():
+                    self._cancel_timer(action.key, fx)
+                case act.TellPosition():
+                    owner = self._owner(action.session)
+                    if owner is not None:
+                        fx.deliveries.append(
+                            (
+                                owner,
+                                p.Position(
+                                    session_id=action.session,
+                                    position=max(0, action.position),
+                                    estimated_wait_s=max(0.0, action.estimated_wait_s),
+                                ),
+                            )
+                        )
+                case act.OfferCallback():
+                    owner = self._owner(action.session)
+                    if owner is not None:
+                        fx.deliveries.append((owner, p.CallbackOffered(session_id=action.session)))
+                case act.CreateVoicemailTicket():
+                    fx.tickets.append(action)
+                case act.SessionMoved():
+                    session = self.sessions.get(action.session)
+                    if session is not None:
+                        session.queue = action.to_queue
+                        fx.deliveries.append(
+                            (session.owner, self._queued(action.session, action.to_queue))
+                        )
+                case act.AgentPresenceChanged():
+                    fx.deliveries.append(
+                        (
+                            agent_key(action.agent),
+                            p.PresenceChanged(
+                                state=p.Presence(action.presence.value),
+                                reason=action.reason[:200] if action.reason else None,
+                            ),
+                        )
+                    )
+                case act.SessionRecorded():
+                    self._recorded(action, fx)
+                case _:
+                    log.warning("unhandled action %s", action.kind)
+
+    def _recorded(self, action: act.SessionRecorded, fx: Effects) -> None:
+        fx.outcomes.append(action)
+        session = self.sessions.pop(action.session, None)
+        outcome = p.Outcome(action.outcome.value)
+        if action.agent is not None and outcome in (
+            p.Outcome.ANSWERED,
+            p.Outcome.TRANSFERRED,
+            p.Outcome.CALLBACK_DONE,
+        ):
+            fx.deliveries.append(
+                (agent_key(action.agent), p.Ended(session_id=action.session, outcome=outcome))
+            )
+        if session is None:
+            return
+        owner = session.owner
+        if self.caller_session.get(owner) == action.session:
+            new = action.transferred_to
+            if new is not None and new in self.sessions:
+                self.caller_session[owner] = new
+                fx.deliveries.append((owner, self._queued(new, self.sessions[new].queue)))
+                return
+            del self.caller_session[owner]
+            self._cancel_timer(GRACE_PREFIX + owner, fx)
+            if self.caller_conns.get(owner, "") is None:
+                del self.caller_conns[owner]
+        fx.deliveries.append((owner, p.Ended(session_id=action.session, outcome=outcome)))
