@@ -62,6 +62,7 @@ async def create_user(
         display_name=display_name.strip() or username,
         password_hash=password_hash,
         roles=[UserRole(role=r) for r in sorted(role_set)],
+        profile=None,
     )
     if any(r.is_agent for r in role_set):
         user.profile = AgentProfile(

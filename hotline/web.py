@@ -34,7 +34,7 @@ from hotline.auth import (
 )
 
 log = logging.getLogger("hotline.web")
-VIEWER_KEY = "hotline.viewer"
+VIEWER_KEY: web.RequestKey[Viewer | None] = web.RequestKey("viewer", Viewer | None)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
@@ -42,8 +42,7 @@ routes = web.RouteTableDef()
 
 
 def viewer_of(request: web.Request) -> Viewer | None:
-    viewer: Viewer | None = request.get(VIEWER_KEY)
-    return viewer
+    return request.get(VIEWER_KEY)
 
 
 def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
@@ -54,7 +53,7 @@ def page(request: web.Request, template: str, *, status: int = 200, **context: A
 def _error(request: web.Request, status: int, message: str) -> web.Response:
     if _wants_json(request):
         return web.json_response({"error": message, "status": status}, status=status)
-    return page(request, "error.html", status=status, message=message)
+    return page(request, "error.html", status=status, code=status, message=message)
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -84,17 +83,24 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     route = request.match_info.route
     resource = route.resource
     route_name = resource.canonical if resource is not None else "unmatched"
-    metrics = request.app[keys.METRICS]
     try:
         response = await _guarded(request, handler)
     except web.HTTPException as exc:
-        response = exc if exc.status < 400 else _error(request, exc.status, exc.reason)
-    metrics.http_requests.labels(request.method, route_name, str(response.status)).inc()
-    metrics.http_latency.labels(route_name).observe(time.perf_counter() - started)
+        if exc.status < 400:  # redirects travel as exceptions in aiohttp
+            _count(request, route_name, exc.status, started)
+            raise
+        response = _error(request, exc.status, exc.reason)
+    _count(request, route_name, response.status, started)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
+
+
+def _count(request: web.Request, route: str, status: int, started: float) -> None:
+    metrics = request.app[keys.METRICS]
+    metrics.http_requests.labels(request.method, route, str(status)).inc()
+    metrics.http_latency.labels(route).observe(time.perf_counter() - started)
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:

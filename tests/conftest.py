@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
+
+from cases import migrate
+from cases.db import Database, create_engine
+from cases.models import Base
 
 
 def _required() -> set[str]:
@@ -52,3 +58,37 @@ def chromium_path() -> str:
         need("browser", "chromium is not installed")
     assert path is not None
     return path
+
+
+# ---------------------------------------------------------------- databases
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """The same tests run on SQLite (a fresh file) and on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/hotline.sqlite3"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database; downgraded to nothing afterwards."""
+    await _reset(database_url)
+    await migrate.upgrade(database_url)
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+        await migrate.downgrade(database_url, "base")
+
+
+async def _reset(url: str) -> None:
+    """Drop what a crashed earlier run may have left in a shared PostgreSQL database."""
+    if not url.startswith("postgresql"):
+        return
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    await engine.dispose()

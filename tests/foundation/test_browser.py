@@ -1,0 +1,57 @@
+"""The product in real headless Chromium: staff sign-in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cases.db import Database
+from hotline.app import create_app
+from tests.browser import chromium, serve
+from tests.foundation.conftest import PASSWORD, make_settings
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """Browser tests run on SQLite only; the database layer is covered on both elsewhere."""
+    return f"sqlite:///{tmp_path}/hotline.sqlite3"
+
+
+class TestSignInInBrowser:
+    async def test_supervisor_signs_in_and_sees_wall(
+        self, seeded: Database, tmp_path: Path, chromium_path: str
+    ) -> None:
+        """The supervisor is sent to sign in, signs in, and lands on the supervisor page."""
+        app = await create_app(make_settings(seeded.url, tmp_path))
+        async with serve(app) as url, chromium(chromium_path) as browser:
+            page = await browser.new_page()
+            await page.goto(f"{url}/supervisor")
+            assert "/signin" in page.url
+            await page.fill("input[name=username]", "sup")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{url}/supervisor")
+            assert await page.text_content("h1") == "Supervisor · 班长"
+            assert "SUP" in (await page.text_content("[data-testid=viewer]") or "")
+
+    async def test_wrong_password_shows_error_and_no_session(
+        self, seeded: Database, tmp_path: Path, chromium_path: str
+    ) -> None:
+        """A wrong password shows a clear error and leaves no session cookie."""
+        app = await create_app(make_settings(seeded.url, tmp_path))
+        async with serve(app) as url, chromium(chromium_path) as browser:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(f"{url}/signin")
+            await page.fill("input[name=username]", "sup")
+            await page.fill("input[name=password]", "not-the-password")
+            await page.click("button[type=submit]")
+            error = page.locator("[data-testid=signin-error]")
+            assert await error.text_content() == "Wrong username or password."
+            cookies = {c["name"] for c in await context.cookies()}
+            assert "hotline_session" not in cookies
+            await page.goto(f"{url}/supervisor")
+            assert "/signin" in page.url
