@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -82,6 +83,8 @@ from routing.presence import Presence, check_transition
 
 Actions = list[Action]
 
+_BY_AGE = operator.attrgetter("since", "order")
+_BY_LEVEL = operator.attrgetter("level")
 _AHT_ALPHA = 0.1  # weight of the newest handle time in the moving average
 _MISSED_OFFERS = "missed offers"
 
@@ -132,6 +135,7 @@ class Engine:
             "ring": self._timer_ring,
             "wrap": self._timer_wrap,
             "tier": self._timer_tier,
+            "idle": self._timer_idle,
             "wait": self._timer_wait,
             "ovf": self._timer_overflow,
             "named": self._timer_named,
@@ -389,22 +393,53 @@ class Engine:
         self._index_waiting(s)
         if s.named_pending(now):
             self._start(f"named:{s.id}", s.named_until, actions)
-        else:
-            self._arm_tier_timer(s, q, now, actions)
-            if q.cfg.overflow_queue is not None and q.cfg.overflow_after_s is not None:
-                at = max(now, s.entered_at + q.cfg.overflow_after_s)
-                self._start(f"ovf:{s.id}", at, actions)
+        elif q.cfg.overflow_queue is not None and q.cfg.overflow_after_s is not None:
+            at = max(now, s.entered_at + q.cfg.overflow_after_s)
+            self._start(f"ovf:{s.id}", at, actions)
         if q.cfg.max_wait_s is not None and not s.long_wait_done and s.answered_at is None:
             self._start(f"wait:{s.id}", max(now, s.since + q.cfg.max_wait_s), actions)
         self._offer_session(s, now, actions)
+        if s.state is SessionState.WAITING and not s.named_pending(now):
+            self._arm_tier_timer(s, q, now, actions)
 
     def _arm_tier_timer(self, s: SessionRec, q: QueueRec, now: float, actions: Actions) -> None:
+        """Wake ``s`` when a tier with a free agent opens for it.
+
+        Only a tier that has a free agent now needs a timer: an agent who becomes free
+        later looks for sessions itself, and arms its own ``idle`` timer if none is
+        eligible yet. So a long line of callers costs no timers while agents are busy.
+        """
         waited = now - s.since
-        upcoming = [d for d in q.delays.values() if d > waited]
-        if upcoming:
-            self._start(f"tier:{s.id}", s.since + min(upcoming), actions)
+        for tier in sorted(q.tier_order, key=q.delays.__getitem__):
+            delay = q.delays[tier]
+            if delay <= waited:
+                continue
+            heap = q.free.get((tier, s.language))
+            if heap and self._free_head(heap, s, now) is not None:
+                self._start(f"tier:{s.id}", s.since + delay, actions)
+                return
+        self._cancel(f"tier:{s.id}", actions)
+
+    def _arm_idle_timer(self, agent: AgentRec, now: float, actions: Actions) -> None:
+        """A free agent found nothing: wake it when the first session's tier opens for it."""
+        wake = math.inf
+        langs: tuple[Language | None, ...] = (None, *agent.profile.languages)
+        for qid, (tier, _) in agent.queues.items():
+            q = self._queues[qid]
+            if not q.members:
+                continue
+            delay = q.delays[tier]
+            for level in q.levels():
+                for lang in langs:
+                    heap = q.buckets.get((level, lang))
+                    if heap:
+                        s = self._head(heap, math.inf, agent.id, now)
+                        if s is not None and s.since + delay > now:
+                            wake = min(wake, s.since + delay)
+        if wake < math.inf:
+            self._start(f"idle:{agent.id}", wake, actions)
         else:
-            self._cancel(f"tier:{s.id}", actions)
+            self._cancel(f"idle:{agent.id}", actions)
 
     def _drop_session_timers(self, s: SessionRec, actions: Actions) -> None:
         for prefix in ("ring", "tier", "wait", "ovf", "named", "retry", "cbx"):
@@ -566,6 +601,7 @@ class Engine:
             s.offered_at = now
         agent.offer = s.id
         self._free_changed(agent, was_free, now)
+        self._cancel(f"idle:{agent.id}", actions)
         expires = now + q.cfg.ring_timeout_s
         number = None
         if s.callback:
@@ -596,6 +632,8 @@ class Engine:
         s = self._best_session_for(agent, now)
         if s is not None:
             self._offer(s, agent, now, actions)
+        else:
+            self._arm_idle_timer(agent, now, actions)
 
     def _release_offer(
         self, s: SessionRec, agent: AgentRec, now: float, actions: Actions, exclude: bool
@@ -647,16 +685,32 @@ class Engine:
         return True
 
     def _position_tick(self, q: QueueRec, now: float, actions: Actions) -> None:
+        """Tell every caller in ``q`` whose position or estimate changed (rate-limited)."""
         q.last_tick = now
         self._cancel(f"pos:{q.cfg.id}", actions)
         sessions = self._sessions
-        line = sorted(q.members, key=lambda sid: sessions[sid].key())
+        # Two C-level stable sorts: oldest first, then the highest level first.
+        line = sorted([sessions[sid] for sid in q.members], key=_BY_AGE)
+        line.sort(key=_BY_LEVEL, reverse=True)
+        interval = self.config.position_interval_s
+        per_place = q.aht / max(1, q.staffed)
+        step = self.config.estimate_granularity_s
+        ceil = math.ceil
         held = False
-        for index, sid in enumerate(line):
-            if not self._tell(sessions[sid], q, index + 1, now, actions):
+        for position, s in enumerate(line, 1):
+            if s.callback:
+                continue
+            raw = position * per_place
+            est = ceil(raw / step) * step if step > 0 else raw
+            if position == s.told_pos and est == s.told_est:
+                continue
+            if now < s.told_at + interval:
                 held = True
+                continue
+            s.told_pos, s.told_est, s.told_at = position, est, now
+            actions.append(TellPosition(s.id, position, est))
         if held:
-            self._start(f"pos:{q.cfg.id}", now + self.config.position_interval_s, actions)
+            self._start(f"pos:{q.cfg.id}", now + interval, actions)
 
     # --- duty
 
@@ -1019,9 +1073,12 @@ class Engine:
         s = self._sessions[SessionId(name)]
         if s.state is not SessionState.WAITING:
             return
-        q = self._queues[s.queue]
-        self._arm_tier_timer(s, q, now, actions)
         self._offer_session(s, now, actions)
+        if s.state is SessionState.WAITING:
+            self._arm_tier_timer(s, self._queues[s.queue], now, actions)
+
+    def _timer_idle(self, name: str, now: float, actions: Actions) -> None:
+        self._offer_agent(self._agents[AgentId(name)], now, actions)
 
     def _timer_wait(self, name: str, now: float, actions: Actions) -> None:
         s = self._sessions[SessionId(name)]
