@@ -115,6 +115,7 @@ class Engine:
         self._order = 0  # sessions' arrival order and agents' sign-in order
         self._token = 0
         self._duty_cache: dict[QueueId, tuple[bool, float]] = {}
+        self._emptied: set[QueueId] = set()
         self._handlers: dict[type[Event], Callable[[Any, Actions], None]] = {
             SessionQueued: self._on_queued,
             CallerReturned: self._on_queued,
@@ -155,6 +156,11 @@ class Engine:
         """
         actions: Actions = []
         self._handlers[type(event)](event, actions)
+        while self._emptied:
+            # A tier emptied (skip_empty_tiers): later tiers opened early for everyone.
+            qid = min(self._emptied)
+            self._emptied.discard(qid)
+            self._redispatch_queue(self._queues[qid], event.now, actions)
         return actions
 
     @property
@@ -312,6 +318,8 @@ class Engine:
             q.present[tier] = before + sign
             if q.cfg.skip_empty_tiers and (before == 0 or q.present[tier] == 0):
                 q.recompute_delays()
+                if q.present[tier] == 0:
+                    self._emptied.add(qid)
 
     def _set_presence(
         self, agent: AgentRec, presence: Presence, reason: str | None, now: float, actions: Actions
@@ -937,9 +945,6 @@ class Engine:
         self._cancel(f"shift:{agent.id}", actions)
         self._set_presence(agent, Presence.OFFLINE, reason, now, actions)
         del self._agents[agent.id]
-        for q in self._queues.values():
-            if q.cfg.skip_empty_tiers and q.cfg.id in agent.queues:
-                self._redispatch_queue(q, now, actions)
         if orphan is not None:
             self._enter_waiting(orphan, now, actions)
 

@@ -85,8 +85,8 @@ class QueueConfig(_Codec):
     required_skill: Skill
     min_proficiency: int = 1
     tiers: tuple[TierRule, ...] = (TierRule(1, 0.0),)
-    # FreeSWITCH tier-rule-no-agent-no-wait: a tier with nobody signed in does not hold
-    # back the tiers after it.
+    # FreeSWITCH tier-rule-no-agent-no-wait: a tier with nobody staffing it (signed in,
+    # on shift and not on a break) does not hold back the tiers after it.
     skip_empty_tiers: bool = False
     agent_choice: AgentChoice = AgentChoice.LONGEST_IDLE
     ring_timeout_s: float = 20.0
