@@ -478,7 +478,7 @@ class TestDisconnect:
         h.enqueue("s1")
         acts = h.send(AgentDisconnected, agent=AgentId("a1"))
         assert offers(acts) == [("a2", "s1")]
-        assert "ring:s1" in h.timers and h.timers["ring:s1"] == h.now + 20
+        assert h.timers.get("ring:s1") == h.now + 20
 
     def test_disconnect_in_session_returns_the_session_to_the_head(self) -> None:
         """A live session whose agent drops goes back to the head with its arrival time."""
