@@ -7,23 +7,28 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from signaling.protocol import Category
+
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 
-# The service categories callers choose from (DOMAIN.md, "Typical categories").
-SERVICE_CATEGORIES: tuple[tuple[str, str, str], ...] = (
-    ("marriage_family", "婚姻家庭", "Marriage & family"),
-    ("labour_wages", "劳动争议与欠薪", "Labour disputes & unpaid wages"),
-    ("traffic", "交通事故", "Traffic accidents"),
-    ("contracts_debts", "合同与债务", "Contracts & debts"),
-    ("property_housing", "房产与拆迁", "Property & housing"),
-    ("consumer", "消费维权", "Consumer rights"),
-    ("criminal", "刑事", "Criminal"),
-    ("administrative", "行政", "Administrative"),
-    ("notarization", "公证", "Notarization"),
-    ("legal_aid", "法律援助申请", "Legal-aid eligibility"),
-    ("mediation_intake", "调解申请", "Mediation intake"),
-    ("general", "综合咨询", "General"),
+# How the caller page names the service categories (DOMAIN.md, "Typical categories").
+CATEGORY_LABELS: dict[Category, tuple[str, str]] = {
+    Category.MARRIAGE_FAMILY: ("婚姻家庭", "Marriage & family"),
+    Category.LABOUR_WAGES: ("劳动争议与欠薪", "Labour disputes & unpaid wages"),
+    Category.TRAFFIC: ("交通事故", "Traffic accidents"),
+    Category.CONTRACT_DEBT: ("合同与债务", "Contracts & debts"),
+    Category.PROPERTY_HOUSING: ("房产与拆迁", "Property & housing"),
+    Category.CONSUMER: ("消费维权", "Consumer rights"),
+    Category.CRIMINAL: ("刑事", "Criminal"),
+    Category.ADMINISTRATIVE: ("行政", "Administrative"),
+    Category.NOTARIZATION: ("公证", "Notarization"),
+    Category.LEGAL_AID: ("法律援助申请", "Legal-aid eligibility"),
+    Category.MEDIATION_INTAKE: ("调解申请", "Mediation intake"),
+    Category.GENERAL: ("综合咨询", "General"),
+}
+SERVICE_CATEGORIES: tuple[tuple[str, str, str], ...] = tuple(
+    (category.value, zh, en) for category, (zh, en) in CATEGORY_LABELS.items()
 )
 
 

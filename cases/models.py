@@ -248,7 +248,8 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # voicemail, callback, referral, ...
     status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.OPEN)
-    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"))
+    # No foreign key: a ticket is taken while its session is still being recorded.
+    session_id: Mapped[str | None] = mapped_column(String(64), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     department: Mapped[str | None] = mapped_column(String(64))
     caller_phone: Mapped[str | None] = mapped_column(String(32))

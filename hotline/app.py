@@ -6,21 +6,35 @@ torn down by ``app.cleanup_ctx``; nothing is started at import time.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from agent_console.render import STATIC, environment
 from cases.db import Database
 from hotline import keys
-from hotline.auth import Authenticator, Csrf, MemoryFailureCounter, RedisFailureCounter
+from hotline.auth import (
+    PUBLIC,
+    Authenticator,
+    Csrf,
+    MemoryFailureCounter,
+    RedisFailureCounter,
+    allow,
+)
+from hotline.contact import Contact, load_roster, routing_config
 from hotline.metrics import Metrics
 from hotline.settings import Settings
 from hotline.tokens import TokenSigner
 from hotline.web import routes, security_middleware
+from signaling.backplane.base import Backplane
+from signaling.backplane.memory import MemoryBackplane
+from signaling.backplane.redis import RedisBackplane
+from signaling.web import setup_signaling
 
 log = logging.getLogger("hotline.app")
 
@@ -41,7 +55,46 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_auth)
     app.router.add_routes(routes)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
+    await _setup_contact_centre(app, settings)
     return app
+
+
+async def _setup_contact_centre(app: web.Application, settings: Settings) -> None:
+    """Routing over the backplane, with the roster of agents read from the record."""
+    queues = tuple(q.id for q in routing_config(()).queues)
+    db = Database(settings.database_url)
+    try:
+        roster = await load_roster(db, queues)
+    except SQLAlchemyError as exc:
+        raise StartupError(
+            f"cannot read staff from {settings.database_url}: run `hotline migrate` first ({exc})"
+        ) from exc
+    finally:
+        await db.close()
+    config = routing_config(roster, settings.routing_config)
+    contact = Contact(app, tuple(q.id for q in config.queues))
+
+    def backplane() -> Backplane:
+        if settings.redis_url:
+            return RedisBackplane(settings.redis_url, prefix=settings.redis_prefix + ":routing")
+        return MemoryBackplane()
+
+    setup_signaling(
+        app,
+        backplane_factory=backplane,
+        authenticate=contact.authenticate,
+        record_outcome=contact.record_outcome,
+        create_ticket=contact.create_ticket,
+        load_profile=contact.load_profile,
+        engine_config=config,
+        resume_secret=hashlib.sha256(b"hotline-resume:" + settings.secret_key.encode()).digest(),
+        path="/ws",
+    )
+    # The WebSocket authenticates its peers itself (staff cookie or caller token).
+    for resource in app.router.resources():
+        if resource.canonical == "/ws":
+            for route in resource:
+                allow(PUBLIC)(route.handler)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -78,7 +131,11 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 async def _auth(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     redis = app[keys.REDIS]
-    failures = RedisFailureCounter(redis) if redis is not None else MemoryFailureCounter()
+    failures: MemoryFailureCounter | RedisFailureCounter = (
+        RedisFailureCounter(redis, prefix=f"{settings.redis_prefix}:signin-fail:")
+        if redis is not None
+        else MemoryFailureCounter()
+    )
     app[keys.AUTH] = Authenticator(
         db=app[keys.DB],
         failures=failures,

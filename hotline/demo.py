@@ -37,9 +37,9 @@ DEMO_STAFF = (
         "lawyer.wang",
         "王律师 Wang",
         (Role.LAWYER,),
-        {"labour_wages": 5, "contracts_debts": 3, "general": 3},
+        {"labour_wages": 5, "contract_debt": 3, "general": 3},
         1,
-        ("zh", "sichuanese"),
+        ("zh", "zh-x-sichuan"),
         "QH-DB",
     ),
     DemoUser(
@@ -75,7 +75,7 @@ DEMO_STAFF = (
         (Role.MEDIATOR,),
         {"mediation_intake": 5, "marriage_family": 3},
         1,
-        ("zh", "sichuanese"),
+        ("zh", "zh-x-sichuan"),
         "QH-DB",
     ),
     DemoUser(

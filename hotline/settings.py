@@ -50,6 +50,8 @@ class Settings:
     turn_secret: str | None = None
     turn_ttl_s: int = 3600
     public_url: str | None = None
+    routing_config: Path | None = None
+    redis_prefix: str = "hotline"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -166,6 +168,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "HOTLINE_TURN_URLS is set but HOTLINE_TURN_SECRET is not (coturn use-auth-secret)"
         )
 
+    routing_path = (
+        Path(env["HOTLINE_ROUTING_CONFIG"]) if env.get("HOTLINE_ROUTING_CONFIG") else None
+    )
+    if routing_path is not None and not routing_path.is_file():
+        problems.append(f"HOTLINE_ROUTING_CONFIG names no file: {routing_path}")
+    redis_prefix = env.get("HOTLINE_REDIS_PREFIX") or "hotline"
+    if not redis_prefix.replace("-", "").replace("_", "").replace(":", "").isalnum():
+        problems.append(
+            f"HOTLINE_REDIS_PREFIX must be letters, digits, '-', '_' or ':' (got {redis_prefix!r})"
+        )
+
     settings = Settings(
         dev=dev,
         host=host,
@@ -186,6 +199,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         turn_secret=turn_secret,
         turn_ttl_s=integer("HOTLINE_TURN_TTL", 3600, 60, 86400),
         public_url=env.get("HOTLINE_PUBLIC_URL") or None,
+        routing_config=routing_path,
+        redis_prefix=redis_prefix,
     )
     if problems:
         raise SettingsError(problems)

@@ -32,9 +32,10 @@ from hotline.auth import (
     permits,
     policy_of,
 )
+from hotline.contact import CALLER_AUDIENCE
 
 log = logging.getLogger("hotline.web")
-VIEWER_KEY: web.RequestKey[Viewer | None] = web.RequestKey("viewer", Viewer | None)
+VIEWER_KEY: web.RequestKey[Viewer | None] = web.RequestKey("viewer")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
@@ -277,3 +278,20 @@ async def metrics(request: web.Request) -> web.Response:
     response = web.Response(body=payload)
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
+
+
+# ---------------------------------------------------------------- callers
+@routes.post("/api/caller/token")
+@allow(PUBLIC)
+async def caller_token(request: web.Request) -> web.Response:
+    """A signed, expiring token that lets an anonymous caller open the signaling socket."""
+    settings = request.app[keys.SETTINGS]
+    ttl = settings.caller_token_ttl_s
+    token = request.app[keys.TOKENS].issue(
+        aud=CALLER_AUDIENCE,
+        sub=f"v-{secrets.token_hex(8)}",
+        scope="hotline",
+        ttl_s=ttl,
+        now=time.time(),
+    )
+    return web.json_response({"token": token, "expires_in_s": ttl})

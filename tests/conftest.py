@@ -19,6 +19,8 @@ from cases import migrate
 from cases.db import Database, create_engine
 from cases.models import Base
 
+pytest_plugins = ["tests.app"]
+
 
 def _required() -> set[str]:
     return {part.strip() for part in os.environ.get("HOTLINE_REQUIRE", "").split(",") if part}

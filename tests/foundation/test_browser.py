@@ -9,7 +9,7 @@ import pytest
 from cases.db import Database
 from hotline.app import create_app
 from tests.browser import chromium, serve
-from tests.foundation.conftest import PASSWORD, make_settings
+from tests.app import PASSWORD, make_settings
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from hotline import keys
-from tests.foundation.conftest import PASSWORD, AppClient, sign_in
+from tests.app import PASSWORD, AppClient, sign_in
 
 
 class TestPages:
@@ -169,8 +169,8 @@ class TestOperations:
         second = await make_client(REDIS_URL=redis_url, HOTLINE_SIGNIN_MAX_FAILURES="2")
         redis = first.app[keys.REDIS]
         assert redis is not None
-        await redis.delete(*[k async for k in redis.scan_iter("hotline:signin-fail:*")] or ["x"])
         assert await sign_in(first, "law", "nope-nope-nope") == 401
         assert await sign_in(first, "law", "nope-nope-nope") == 401
         assert await sign_in(second, "law") == 429
-        await redis.delete(*[k async for k in redis.scan_iter("hotline:signin-fail:*")] or ["x"])
+        prefix = first.app[keys.SETTINGS].redis_prefix
+        await redis.delete(*[k async for k in redis.scan_iter(f"{prefix}:*")])

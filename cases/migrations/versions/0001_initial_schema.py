@@ -159,12 +159,13 @@ def upgrade() -> None:
     sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
-    sa.ForeignKeyConstraint(['session_id'], ['sessions.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_index('ix_tickets_session_id', 'tickets', ['session_id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_tickets_session_id', table_name='tickets')
     op.drop_table('tickets')
     op.drop_table('recording_files')
     op.drop_table('outcomes')

@@ -1,7 +1,8 @@
-"""An application over a migrated database with a few staff members."""
+"""Fixtures for tests of the whole application: a migrated database with a few staff."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -58,7 +59,10 @@ AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 async def make_client(
     seeded: Database, tmp_path: Path, aiohttp_client: Callable[..., Awaitable[TestClient]]
 ) -> AppClient:
+    prefix = f"test-{uuid.uuid4().hex[:10]}"  # the apps of one test share Redis keys
+
     async def make(**env: str) -> TestClient[web.Request, web.Application]:
+        env.setdefault("HOTLINE_REDIS_PREFIX", prefix)
         app = await create_app(make_settings(seeded.url, tmp_path, **env))
         return await aiohttp_client(app)
 

@@ -1,0 +1,100 @@
+// The caller page: choose a service, join the line, hear position and wait,
+// be connected to a duty lawyer, or ask for a callback / leave a message.
+import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
+
+const form = $("#join-form");
+const status = $("#call-status");
+const text = $("#status-text");
+const detail = $("#status-detail");
+const callbackBox = $("#callback-box");
+let signaling = null;
+let sessionId = null;
+let joinRequest = null;
+
+function say(main, more = "") {
+  text.textContent = main;
+  detail.textContent = more;
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "welcome":
+      if (!msg.resumed && joinRequest) signaling.send("join_queue", joinRequest);
+      break;
+    case "queued":
+      sessionId = msg.session_id;
+      status.dataset.state = "queued";
+      say("正在排队 · You are in line", "Please keep this page open.");
+      break;
+    case "position":
+      status.dataset.state = "queued";
+      $("#position").textContent = msg.position;
+      $("#wait").textContent = formatWait(msg.estimated_wait_s);
+      show($("#position-box"), true);
+      break;
+    case "connected":
+      status.dataset.state = "connected";
+      show($("#position-box"), false);
+      show(callbackBox, false);
+      say("已接通 · Connected", `Duty lawyer ${msg.agent_id} is with you.`);
+      break;
+    case "callback_offered":
+      show(callbackBox, true);
+      break;
+    case "ended":
+      status.dataset.state = "ended";
+      show($("#position-box"), false);
+      show(callbackBox, false);
+      say("通话结束 · Finished", {
+        answered: "Thank you for calling 12348.",
+        abandoned: "You left the line.",
+        callback_done: "We have called you back.",
+        voicemail: "Your message was taken; a lawyer will answer by the next working day.",
+        transferred: "You were transferred.",
+        expired: "The request expired.",
+      }[msg.outcome] || "");
+      signaling.close();
+      signaling = null;
+      show($("#leave"), false);
+      show(form, true);
+      break;
+    case "error":
+      detail.textContent = `Error: ${msg.detail}`;
+      break;
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = new FormData(form);
+  joinRequest = {
+    category: data.get("category"),
+    language: data.get("language"),
+    priority: data.get("priority"),
+  };
+  const phone = String(data.get("phone") || "").trim();
+  if (phone) joinRequest.phone = phone;
+  const response = await fetch("/api/caller/token", { method: "POST" });
+  if (!response.ok) {
+    say("暂时无法接通 · Cannot connect now", "Please try again in a moment.");
+    show(status, true);
+    return;
+  }
+  const { token } = await response.json();
+  show(form, false);
+  show(status, true);
+  show($("#leave"), true);
+  say("正在连接 · Connecting…");
+  signaling = new Signaling({
+    url: wsUrl(`/ws?token=${encodeURIComponent(token)}`),
+    onMessage,
+    resumeKey: "hotline.caller.resume",
+  });
+  signaling.connect();
+});
+
+$("#leave").addEventListener("click", () => {
+  if (signaling && sessionId) signaling.send("end", { session_id: sessionId });
+});
+$("#want-callback").addEventListener("click", () => signaling && signaling.send("request_callback"));
+$("#want-voicemail").addEventListener("click", () => signaling && signaling.send("request_voicemail"));

@@ -1,0 +1,176 @@
+"""Wiring the contact centre: routing configuration, identities and the record.
+
+The routing engine knows nothing of the database and signaling knows nothing of
+staff accounts; this module is where the composition root joins them:
+
+- the routing configuration (queues per service category, tiers opening with the
+  wait, green-channel classes) and the roster of agents from ``cases``;
+- ``authenticate``: a staff session cookie or a caller's signed token → ``Identity``;
+- ``record_outcome`` / ``create_ticket``: what the routing driver writes durably.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from cases import staff
+from cases.db import Database
+from cases.models import SessionChannel, SessionRecord, Ticket, User
+from hotline import keys
+from hotline.auth import SESSION_COOKIE
+from hotline.tokens import TokenError
+from routing import actions as act
+from routing.errors import RoutingError
+from routing.ids import AgentId, Language, QueueId, Skill
+from routing.model import AgentProfile, RoutingConfig, TierRule, default_queues
+from signaling.identity import Identity
+
+log = logging.getLogger("hotline.contact")
+
+CALLER_AUDIENCE = "caller"
+# Tier 1 (specialists) at once; tier 2 after 30 s; tier 3 after 90 s. A tier with
+# nobody signed in does not hold the caller back (FreeSWITCH no-agent-no-wait).
+DEFAULT_TIERS = (TierRule(1, 0.0), TierRule(2, 30.0), TierRule(3, 90.0))
+
+
+class ConfigFileError(Exception):
+    """The routing configuration file is unreadable or invalid."""
+
+
+def routing_config(roster: tuple[AgentProfile, ...], path: Path | None = None) -> RoutingConfig:
+    """The configuration from ``path`` (JSON, ``RoutingConfig.to_dict`` form) or the default."""
+    if path is not None:
+        try:
+            data = json.loads(path.read_text())
+            config = RoutingConfig.from_dict(data)
+        except (OSError, ValueError, TypeError, KeyError, RoutingError) as exc:
+            raise ConfigFileError(f"routing configuration {path}: {exc}") from exc
+        return dataclasses.replace(config, roster=roster)
+    queues = tuple(
+        dataclasses.replace(q, tiers=DEFAULT_TIERS, skip_empty_tiers=True, max_wait_s=600.0)
+        for q in default_queues()
+    )
+    return RoutingConfig(queues=queues, roster=roster)
+
+
+def agent_profile(user: User, queues: tuple[QueueId, ...]) -> AgentProfile | None:
+    """The routing view of a member of staff: skills, one tier for every queue, languages."""
+    profile = user.profile
+    if profile is None or not user.active:
+        return None
+    return AgentProfile(
+        id=AgentId(user.username),
+        skills={Skill(s.skill): s.proficiency for s in profile.skills},
+        tiers=dict.fromkeys(queues, profile.tier),
+        languages=frozenset(Language(lang) for lang in profile.languages),
+        name=user.display_name,
+    )
+
+
+async def load_roster(db: Database, queues: tuple[QueueId, ...]) -> tuple[AgentProfile, ...]:
+    async with db.session() as session:
+        users = await staff.agents(session=session)
+    return tuple(p for u in users if (p := agent_profile(u, queues)) is not None)
+
+
+class Contact:
+    """The callables ``setup_signaling`` needs, bound to this application."""
+
+    def __init__(self, app: web.Application, queues: tuple[QueueId, ...]) -> None:
+        self.app = app
+        self.queues = queues
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            viewer = await self.app[keys.AUTH].viewer(cookie)
+            if viewer is not None:
+                return Identity(
+                    kind="staff",
+                    user_id=str(viewer.user_id),
+                    display_name=viewer.display_name,
+                    agent_id=viewer.username if viewer.is_agent else None,
+                    roles=frozenset(r.value for r in viewer.roles),
+                )
+        token = request.query.get("token")
+        if not token:
+            return None
+        try:
+            claims = self.app[keys.TOKENS].verify(token, aud=CALLER_AUDIENCE, now=time.time())
+        except TokenError as exc:
+            log.info("caller_token_refused", extra={"reason": str(exc)})
+            return None
+        return Identity(
+            kind="caller",
+            user_id=claims.sub,
+            display_name="caller",
+            subject=claims.sub,
+            session_id=claims.scope,
+        )
+
+    async def load_profile(self, identity: Identity) -> AgentProfile | None:
+        if identity.agent_id is None:
+            return None
+        async with self.app[keys.DB].session() as session:
+            user = await staff.user_by_username(session=session, username=identity.agent_id)
+            return agent_profile(user, self.queues) if user else None
+
+    async def record_outcome(self, action: act.SessionRecorded) -> None:
+        """Write a session's one terminal outcome; a replayed action changes nothing."""
+        async with self.app[keys.DB].session() as session:
+            if await session.get(SessionRecord, action.session) is not None:
+                return
+            agent_user_id = None
+            if action.agent is not None:
+                agent_user_id = await session.scalar(
+                    select(User.id).where(User.username == action.agent)
+                )
+            session.add(
+                SessionRecord(
+                    id=action.session,
+                    queue=action.queue,
+                    channel=SessionChannel.WEB_VOICE,
+                    priority_class=action.priority,
+                    agent_user_id=agent_user_id,
+                    queued_at=_ts(action.queued_at),
+                    offered_at=_ts(action.offered_at),
+                    answered_at=_ts(action.answered_at),
+                    ended_at=_ts(action.ended_at),
+                    outcome=action.outcome.value,
+                    detail=_detail(action),
+                )
+            )
+
+    async def create_ticket(self, action: act.CreateVoicemailTicket) -> None:
+        """A voicemail becomes a ticket a lawyer answers the next day."""
+        async with self.app[keys.DB].session() as session:
+            session.add(
+                Ticket(
+                    kind="voicemail",
+                    session_id=action.session,
+                    department=action.queue,
+                    body=action.reason,
+                )
+            )
+
+
+def _ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _detail(action: act.SessionRecorded) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+    for name in ("caller", "resumed_from", "transferred_to"):
+        value = getattr(action, name)
+        if value is not None:
+            detail[name] = value
+    return detail
