@@ -1,0 +1,108 @@
+"""Pure parts of media/: TURN credentials, ICE configuration, routes, SDP codec filter."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from pathlib import Path
+
+import pytest
+from aiortc import RTCBundlePolicy, RTCPeerConnection
+
+from media.errors import NegotiationError
+from media.ice import IceSettings, rtc_configuration, turn_credentials
+from media.manager import RoomManager
+from media.routes import RouteMatrix
+from media.sdp import restrict_codecs
+
+
+class TestTurnCredentials:
+    def test_coturn_rest_api_form(self) -> None:
+        """username = expiry:user, password = base64(HMAC-SHA1(secret, username))."""
+        creds = turn_credentials("s3cret", "alice", ttl=600, now=1_000_000)
+        assert creds.username == "1000600:alice"
+        expected = base64.b64encode(
+            hmac.new(b"s3cret", b"1000600:alice", hashlib.sha1).digest()
+        ).decode()
+        assert creds.password == expected
+        assert creds.expires_at == 1_000_600
+
+    def test_refuses_empty_secret_and_colon(self) -> None:
+        """No secret, or a ':' in the user, is an error rather than a bad credential."""
+        with pytest.raises(ValueError, match="secret"):
+            turn_credentials("", "alice")
+        with pytest.raises(ValueError, match="':'"):
+            turn_credentials("x", "a:b")
+
+    def test_settings_mint_servers(self) -> None:
+        """TURN entries carry fresh credentials; no servers configured means none at all."""
+        assert IceSettings().servers_for("u") == []
+        settings = IceSettings(
+            stun_urls=["stun:stun.example:3478"],
+            turn_urls=["turn:turn.example:3478?transport=udp"],
+            turn_secret="k",
+        )
+        servers = settings.browser_config("bob", now=0)
+        assert servers[0] == {"urls": ["stun:stun.example:3478"]}
+        assert servers[1]["username"] == "3600:bob"
+
+
+class TestIceConfiguration:
+    def test_explicit_empty_servers_and_max_bundle(self) -> None:
+        """Peer connections get an explicit (empty) server list, never aiortc's default STUN."""
+        config = rtc_configuration([])
+        assert config.iceServers == []
+        assert config.bundlePolicy == RTCBundlePolicy.MAX_BUNDLE
+
+    def test_manager_refuses_unset_servers(self, tmp_path: Path) -> None:
+        """A RoomManager cannot be built without an explicit ICE server list."""
+        with pytest.raises(ValueError, match="explicitly"):
+            RoomManager(ice_servers=None, recording_dir=tmp_path)  # type: ignore[arg-type]
+
+
+class TestRouteMatrix:
+    def test_default_open_and_changes(self) -> None:
+        """Everyone hears everyone by default; a rule cuts one direction and kind only."""
+        matrix = RouteMatrix()
+        assert matrix.allows("a", "b", "audio")
+        assert matrix.set("a", "b", audio=False, video=True)
+        assert not matrix.allows("a", "b", "audio")
+        assert matrix.allows("a", "b", "video")
+        assert matrix.allows("b", "a", "audio")
+        assert not matrix.set("a", "b", audio=False, video=True)
+        assert matrix.as_dict() == {"a": {"b": {"audio": False, "video": True}}}
+        assert matrix.set("a", "b", audio=True, video=True)
+        assert matrix.as_dict() == {}
+
+    def test_never_to_self(self) -> None:
+        """A participant is never routed to itself."""
+        with pytest.raises(ValueError, match="itself"):
+            RouteMatrix().set("a", "a", audio=True, video=True)
+
+
+class TestSdpCodecs:
+    async def test_only_vp8_and_opus_survive(self) -> None:
+        """An offer is cut down to VP8 (+RTX) and Opus before aiortc sees it."""
+        pc = RTCPeerConnection(rtc_configuration([]))
+        pc.addTransceiver("audio")
+        pc.addTransceiver("video")
+        offer = await pc.createOffer()
+        await pc.close()
+        assert "H264" in offer.sdp
+        assert "PCMU" in offer.sdp
+        filtered = restrict_codecs(offer.sdp)
+        assert "H264" not in filtered
+        assert "PCMU" not in filtered
+        assert "VP8/90000" in filtered
+        assert "opus/48000/2" in filtered
+
+    def test_offer_without_our_codecs_is_refused(self) -> None:
+        """An offer with no VP8 video cannot join (it would need transcoding)."""
+        sdp = (
+            "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+            "m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+            "a=rtpmap:102 H264/90000\r\n"
+        )
+        with pytest.raises(NegotiationError, match="vp8"):
+            restrict_codecs(sdp)
