@@ -177,6 +177,9 @@ class AgentProfile(Base):
     skills: Mapped[list[AgentSkill]] = relationship(
         back_populates="profile", cascade="all, delete-orphan", lazy="selectin"
     )
+    shifts: Mapped[list[AgentShift]] = relationship(
+        back_populates="profile", cascade="all, delete-orphan", lazy="selectin"
+    )
     home_point: Mapped[ServicePoint | None] = relationship(lazy="selectin")
 
 
@@ -190,6 +193,23 @@ class AgentSkill(Base):
     proficiency: Mapped[int] = mapped_column(Integer)  # 1–5, checked by the repository
 
     profile: Mapped[AgentProfile] = relationship(back_populates="skills")
+
+
+class AgentShift(Base):
+    """A duty-rota shift in the centre's local time; an end not after the start is night duty.
+
+    An agent with no shifts is on duty whenever signed in.
+    """
+
+    __tablename__ = "agent_shifts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("agent_profiles.id", ondelete="CASCADE"))
+    weekdays: Mapped[list[int]] = mapped_column(JSON)  # 0 = Monday
+    start: Mapped[str] = mapped_column(String(5))  # "HH:MM"
+    end: Mapped[str] = mapped_column(String(5))
+
+    profile: Mapped[AgentProfile] = relationship(back_populates="shifts")
 
 
 class SessionRecord(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cases.db import DatabaseError
 from cases.models import (
     AgentProfile,
+    AgentShift,
     AgentSkill,
     Role,
     ServicePoint,
@@ -24,6 +25,39 @@ USERNAME_MAX = 64
 
 class StaffError(DatabaseError):
     """A staff record would be invalid (bad username, duplicate, bad proficiency)."""
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_shift(text: str) -> tuple[tuple[int, ...], str, str]:
+    """``"mon-fri 08:30-17:30"``, ``"sat,sun 09:00-12:00"``, ``"daily 18:00-08:00"`` (night).
+
+    Returns (weekdays with 0 = Monday, start, end). Times are the centre's local time.
+    """
+    days_text, _, times = text.strip().lower().partition(" ")
+    start, sep, end = times.strip().partition("-")
+    if not sep:
+        raise StaffError(
+            f"a shift is 'DAYS HH:MM-HH:MM', e.g. 'mon-fri 08:30-17:30' (got {text!r})"
+        )
+    days: set[int] = set()
+    for part in days_text.split(","):
+        if part in {"daily", "all"}:
+            days.update(range(7))
+            continue
+        first, _, last = part.partition("-")
+        if first not in WEEKDAYS or (last and last not in WEEKDAYS):
+            raise StaffError(f"unknown weekday in shift {text!r}: use mon … sun or daily")
+        a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(b + 1)])
+    for hhmm in (start, end):
+        hh, colon, mm = hhmm.partition(":")
+        if not (colon and hh.isdigit() and mm.isdigit() and len(mm) == 2):
+            raise StaffError(f"shift times are HH:MM (got {hhmm!r} in {text!r})")
+        if not (0 <= int(hh) <= 24 and 0 <= int(mm) < 60) or (int(hh) == 24 and int(mm) > 0):
+            raise StaffError(f"shift time {hhmm!r} is out of range")
+    return tuple(sorted(days)), start, end
 
 
 def _check_username(username: str) -> str:
@@ -46,6 +80,7 @@ async def create_user(
     tier: int = 1,
     languages: Iterable[str] = ("zh",),
     home_point_id: int | None = None,
+    shifts: Iterable[str] = (),
 ) -> User:
     """Add a member of staff; agents (lawyer, mediator, notary, legal aid) get a profile."""
     username = _check_username(username)
@@ -57,6 +92,7 @@ async def create_user(
     for skill, level in (skills or {}).items():
         if not 1 <= level <= 5:
             raise StaffError(f"proficiency for {skill!r} must be 1–5 (got {level})")
+    rota = [parse_shift(text) for text in shifts]
     user = User(
         username=username,
         display_name=display_name.strip() or username,
@@ -70,7 +106,10 @@ async def create_user(
             languages=list(languages),
             home_point_id=home_point_id,
             skills=[AgentSkill(skill=s, proficiency=p) for s, p in (skills or {}).items()],
+            shifts=[AgentShift(weekdays=list(d), start=a, end=b) for d, a, b in rota],
         )
+    elif rota:
+        raise StaffError("only agents (lawyer, mediator, notary, legal aid) have a duty rota")
     session.add(user)
     try:
         await session.flush()

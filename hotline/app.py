@@ -71,7 +71,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         ) from exc
     finally:
         await db.close()
-    config = routing_config(roster, settings.routing_config)
+    config = routing_config(roster, settings.routing_config, settings.timezone)
     contact = Contact(app, tuple(q.id for q in config.queues))
 
     def backplane() -> Backplane:

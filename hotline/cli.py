@@ -87,6 +87,7 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
                     skills=skills,
                     tier=args.tier,
                     languages=args.language or ["zh"],
+                    shifts=args.shift or (),
                 )
         finally:
             await db.close()
@@ -251,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--skill", action="append", metavar="NAME:1-5", help="repeatable")
     create.add_argument("--tier", type=int, default=1)
     create.add_argument("--language", action="append", help="repeatable (default zh)")
+    create.add_argument(
+        "--shift",
+        action="append",
+        metavar="'DAYS HH:MM-HH:MM'",
+        help="duty rota, repeatable: 'mon-fri 08:30-17:30', 'daily 18:00-08:00' (night duty)",
+    )
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )

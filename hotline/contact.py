@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
@@ -31,7 +32,7 @@ from hotline.tokens import TokenError
 from routing import actions as act
 from routing.errors import RoutingError
 from routing.ids import AgentId, Language, QueueId, Skill
-from routing.model import AgentProfile, RoutingConfig, TierRule, default_queues
+from routing.model import AgentProfile, RoutingConfig, Shift, TierRule, default_queues
 from signaling.identity import Identity
 
 log = logging.getLogger("hotline.contact")
@@ -46,7 +47,15 @@ class ConfigFileError(Exception):
     """The routing configuration file is unreadable or invalid."""
 
 
-def routing_config(roster: tuple[AgentProfile, ...], path: Path | None = None) -> RoutingConfig:
+def utc_offset_s(timezone: str) -> float:
+    """The centre's offset from UTC now (China has no daylight saving: +8 h all year)."""
+    offset = datetime.now(ZoneInfo(timezone)).utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
+
+
+def routing_config(
+    roster: tuple[AgentProfile, ...], path: Path | None = None, timezone: str = "Asia/Shanghai"
+) -> RoutingConfig:
     """The configuration from ``path`` (JSON, ``RoutingConfig.to_dict`` form) or the default."""
     if path is not None:
         try:
@@ -54,12 +63,12 @@ def routing_config(roster: tuple[AgentProfile, ...], path: Path | None = None) -
             config = RoutingConfig.from_dict(data)
         except (OSError, ValueError, TypeError, KeyError, RoutingError) as exc:
             raise ConfigFileError(f"routing configuration {path}: {exc}") from exc
-        return dataclasses.replace(config, roster=roster)
+        return dataclasses.replace(config, roster=roster, utc_offset_s=utc_offset_s(timezone))
     queues = tuple(
         dataclasses.replace(q, tiers=DEFAULT_TIERS, skip_empty_tiers=True, max_wait_s=600.0)
         for q in default_queues()
     )
-    return RoutingConfig(queues=queues, roster=roster)
+    return RoutingConfig(queues=queues, roster=roster, utc_offset_s=utc_offset_s(timezone))
 
 
 def agent_profile(user: User, queues: tuple[QueueId, ...]) -> AgentProfile | None:
@@ -72,6 +81,9 @@ def agent_profile(user: User, queues: tuple[QueueId, ...]) -> AgentProfile | Non
         skills={Skill(s.skill): s.proficiency for s in profile.skills},
         tiers=dict.fromkeys(queues, profile.tier),
         languages=frozenset(Language(lang) for lang in profile.languages),
+        shifts=tuple(
+            Shift(start=s.start, end=s.end, weekdays=tuple(s.weekdays)) for s in profile.shifts
+        ),
         name=user.display_name,
     )
 

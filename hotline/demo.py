@@ -24,6 +24,7 @@ class DemoUser:
     tier: int
     languages: tuple[str, ...]
     town: str | None
+    shifts: tuple[str, ...] = ()
 
 
 TOWNS = (
@@ -68,6 +69,7 @@ DEMO_STAFF = (
         2,
         ("zh",),
         None,
+        ("mon-fri 08:30-17:30", "daily 18:00-08:00"),  # day desk and night duty
     ),
     DemoUser(
         "mediator.zhao",
@@ -130,6 +132,7 @@ async def seed_demo(db: Database) -> dict[str, str] | None:
                 tier=person.tier,
                 languages=person.languages,
                 home_point_id=towns[person.town].id if person.town else district.id,
+                shifts=person.shifts,
             )
             passwords[person.username] = password
     return passwords

@@ -59,3 +59,4 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level)
     # aiohttp's access log duplicates our own request events.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -8,8 +8,8 @@ import pytest
 
 from cases.db import Database
 from hotline.app import create_app
-from tests.browser import chromium, serve
 from tests.app import PASSWORD, make_settings
+from tests.browser import chromium, serve
 
 pytestmark = pytest.mark.browser
 

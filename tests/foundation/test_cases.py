@@ -11,6 +11,9 @@ from cases import audit, migrate, staff
 from cases.db import Database, DatabaseError, async_url, create_engine
 from cases.models import Base, Role, ServicePointLevel, SessionOutcome, SessionRecord
 from cases.staff import StaffError
+from hotline.contact import agent_profile
+from routing.ids import QueueId
+from routing.model import Shift
 
 
 class TestMigrations:
@@ -23,7 +26,7 @@ class TestMigrations:
 
         async with db.engine.connect() as conn:
             assert await conn.run_sync(diff) == []
-        assert await migrate.current_revision(db.url) == "0001"
+        assert await migrate.current_revision(db.url) == "0002"
 
     async def test_downgrade_removes_everything_and_upgrade_again(self, database_url: str) -> None:
         """Downgrade to base leaves only Alembic's table; upgrading again works."""
@@ -35,7 +38,7 @@ class TestMigrations:
         await engine.dispose()
         assert tables <= {"alembic_version"}
         await migrate.upgrade(database_url)
-        assert await migrate.current_revision(database_url) == "0001"
+        assert await migrate.current_revision(database_url) == "0002"
         await migrate.downgrade(database_url, "base")
 
 
@@ -192,3 +195,59 @@ class TestDatabaseUrl:
         db = Database("postgresql://nobody@127.0.0.1:1/none")
         assert await db.ping() is False
         await db.close()
+
+
+class TestRota:
+    @pytest.mark.parametrize(
+        ("text", "parsed"),
+        [
+            ("mon-fri 08:30-17:30", ((0, 1, 2, 3, 4), "08:30", "17:30")),
+            ("sat,sun 09:00-12:00", ((5, 6), "09:00", "12:00")),
+            ("daily 18:00-08:00", ((0, 1, 2, 3, 4, 5, 6), "18:00", "08:00")),
+            ("fri-mon 00:00-24:00", ((0, 4, 5, 6), "00:00", "24:00")),
+        ],
+    )
+    def test_parse_shift(self, text: str, parsed: tuple[object, ...]) -> None:
+        """Weekday ranges (also across the week's end) and night duty parse."""
+        assert staff.parse_shift(text) == parsed
+
+    @pytest.mark.parametrize(
+        "text", ["mon-fri", "mon-fri 8-17", "xyz 08:00-09:00", "mon 25:00-26:00", "mon 08:5-09:00"]
+    )
+    def test_bad_shift(self, text: str) -> None:
+        """Malformed shifts are refused with a message naming the format."""
+        with pytest.raises(StaffError):
+            staff.parse_shift(text)
+
+    async def test_shifts_reach_routing_profile(self, db: Database) -> None:
+        """An agent's stored rota becomes the routing profile's shifts."""
+        async with db.session() as session:
+            await staff.create_user(
+                session=session,
+                username="night",
+                display_name="N",
+                password_hash="x",
+                roles=[Role.LAWYER],
+                skills={"criminal": 4},
+                shifts=["daily 18:00-08:00"],
+            )
+        async with db.session() as session:
+            user = await staff.user_by_username(session=session, username="night")
+            assert user is not None
+            profile = agent_profile(user, (QueueId("criminal"),))
+        assert profile is not None
+        assert profile.shifts == (Shift(start="18:00", end="08:00", weekdays=tuple(range(7))),)
+        assert profile.tiers == {"criminal": 1}
+
+    async def test_rota_only_for_agents(self, db: Database) -> None:
+        """A supervisor cannot be given a duty rota."""
+        async with db.session() as session:
+            with pytest.raises(StaffError, match="only agents"):
+                await staff.create_user(
+                    session=session,
+                    username="s",
+                    display_name="S",
+                    password_hash="x",
+                    roles=[Role.SUPERVISOR],
+                    shifts=["daily 08:00-09:00"],
+                )
