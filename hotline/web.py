@@ -98,10 +98,25 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     return response
 
 
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def _count(request: web.Request, route: str, status: int, started: float) -> None:
+    elapsed = time.perf_counter() - started
     metrics = request.app[keys.METRICS]
     metrics.http_requests.labels(request.method, route, str(status)).inc()
-    metrics.http_latency.labels(route).observe(time.perf_counter() - started)
+    metrics.http_latency.labels(route).observe(elapsed)
+    log.log(
+        logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
+        "http_request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "ms": round(elapsed * 1000, 2),
+            "remote": _remote(request),
+        },
+    )
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
