@@ -59,7 +59,14 @@ from media.errors import (
 from media.ice import rtc_configuration
 from media.recording import NullSink, RecordedParticipant, RecordingSink, RoomRecording
 from media.routes import KINDS, RouteMatrix
-from media.sdp import restrict_codecs
+from media.sdp import (
+    PayloadTypes,
+    align_extmap_ids,
+    align_payload_types,
+    extmap_ids,
+    payload_types,
+    restrict_codecs,
+)
 from media.stats import ParticipantStats, StatsSampler
 
 logger = logging.getLogger(__name__)
@@ -129,6 +136,8 @@ class Participant:
     keyframe_requests_sent: int = 0
     deferred_keyframe: asyncio.TimerHandle | None = None
     joined_at: float = field(default_factory=time.monotonic)
+    extmap: dict[str, int] = field(default_factory=dict)  # header extension ids in use
+    payload_types: PayloadTypes = field(default_factory=dict)  # of the client's sections
 
     def set_state(self, new: ParticipantState) -> None:
         if new not in _TRANSITIONS[self.state]:
@@ -188,7 +197,13 @@ class Room:
             raise RoomFullError(f"room {self.id} has {self.max_participants} participants")
 
         pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
-        participant = Participant(participant_id, pc, renegotiate)
+        participant = Participant(
+            participant_id,
+            pc,
+            renegotiate,
+            extmap=extmap_ids(offer_sdp),
+            payload_types=payload_types(offer_sdp),
+        )
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -342,12 +357,13 @@ class Room:
         pc = participant.pc
         pending = [o for o in participant.outbound.values() if not o.negotiated]
         await pc.setLocalDescription(await pc.createOffer())
-        answer = await asyncio.wait_for(
-            participant.renegotiate(pc.localDescription.sdp), NEGOTIATION_TIMEOUT
-        )
+        offer_sdp = align_payload_types(pc.localDescription.sdp, participant.payload_types)
+        offer_sdp = align_extmap_ids(offer_sdp, participant.extmap)
+        answer = await asyncio.wait_for(participant.renegotiate(offer_sdp), NEGOTIATION_TIMEOUT)
         if self.participants.get(participant.id) is not participant:
             return
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        participant.extmap.update(extmap_ids(answer))
         participant.negotiations += 1
         for outbound in pending:
             outbound.negotiated = True
@@ -448,6 +464,7 @@ class Room:
                 p.id: {
                     "state": p.state.name.lower(),
                     "sends": sorted(p.sends),
+                    "frames_in": {kind: tap.frames for kind, tap in p.inbound.items()},
                     "receives": sorted(
                         f"{s}.{k}" for (s, k), o in p.outbound.items() if o.negotiated
                     ),

@@ -383,7 +383,68 @@ async def recording(seconds: float = 3.0) -> dict[str, Any]:
     return result
 
 
+BROWSER_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+async def browser(chromium_path: str, seconds: float = 3.0) -> dict[str, Any]:
+    """Headless Chromium joins a room with two bots; its getStats() after a few seconds."""
+    from aiohttp import web
+    from playwright.async_api import async_playwright
+
+    from tests.media.browser_page import STATS_JS, make_app
+
+    manager, room, bots, _ = await _room_with_bots(["bot1", "bot2"])
+    await wait_connected(room, [b.name for b in bots])
+    runner = web.AppRunner(make_app(room, "browser"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=chromium_path, args=BROWSER_ARGS
+        )
+        page = await chromium.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.wait_for_function("window.sfu && (window.sfu.ready || window.sfu.error)")
+        try:
+            await wait_connected(room, ["browser"], within=20)
+        except TimeoutError:
+            print(console, await page.evaluate("window.sfu.error"), file=sys.stderr)
+            raise
+        marks = {b.name: b.received("browser", "video") for b in bots}
+        await asyncio.sleep(seconds)
+        stats = await page.evaluate(STATS_JS)
+        server_stats = {k: v.as_dict() for k, v in (await room.stats()).items()}
+        await chromium.close()
+    result = {
+        "stats": stats,
+        "server_stats": server_stats,
+        "console": console[-20:],
+        "room": room.describe(),
+        "bots": {b.name: summary(b) for b in bots},
+        "bots_from_browser_at_start": marks,
+        **counters(),
+    }
+    await runner.cleanup()
+    await _teardown(manager, bots)
+    return result
+
+
 SCENARIOS = {
+    "browser": browser,
     "seam_loopback": seam_loopback,
     "three_party": three_party,
     "churn": churn,
@@ -393,6 +454,13 @@ SCENARIOS = {
 
 
 def main() -> None:
+    import logging
+    import os
+
+    if os.environ.get("MEDIA_DEBUG"):
+        logging.basicConfig(level=logging.WARNING)
+        for name in os.environ["MEDIA_DEBUG"].split(","):
+            logging.getLogger(name).setLevel(logging.DEBUG)
     name = sys.argv[1]
     params = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     result = asyncio.run(SCENARIOS[name](**params))

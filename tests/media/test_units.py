@@ -106,3 +106,40 @@ class TestSdpCodecs:
         )
         with pytest.raises(NegotiationError, match="vp8"):
             restrict_codecs(sdp)
+
+
+CHROME_LIKE_OFFER = (
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+    "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+    "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+    "a=rtpmap:111 opus/48000/2\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n"
+    "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"
+    "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+    "a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"
+)
+
+
+class TestReofferAlignment:
+    async def test_reoffer_keeps_the_clients_ids_and_payload_types(self) -> None:
+        """A server re-offer keeps the browser's extension ids and payload types per mid."""
+        from aiortc import RTCSessionDescription
+
+        from media.sdp import align_extmap_ids, align_payload_types, extmap_ids, payload_types
+
+        pc = RTCPeerConnection(rtc_configuration([]))
+        pc.addTransceiver("audio", direction="recvonly")
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        ours = pc.localDescription.sdp
+        await pc.close()
+        # pretend the session was set up by CHROME_LIKE_OFFER with mids 0 and 1
+        ids = extmap_ids(CHROME_LIKE_OFFER)
+        aligned = align_extmap_ids(align_payload_types(ours, payload_types(CHROME_LIKE_OFFER)), ids)
+        assert "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid" in aligned
+        assert "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level" in aligned
+        assert "a=rtpmap:111 opus/48000/2" in aligned
+        assert "a=rtpmap:96 VP8/90000" in aligned
+        assert "a=fmtp:97 apt=96" in aligned
+        RTCSessionDescription(aligned, "offer")  # still a well-formed description
