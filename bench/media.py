@@ -1,0 +1,348 @@
+"""Media benchmark: N recorded three-party rooms of bots through the SFU, in a netns.
+
+``run(rooms, seconds)`` returns one JSON-able dict: server CPU (% of one core) per room,
+delivery ratio (frames received / frames sent to be forwarded), recording completeness
+(packets in the WebM files / frames sent while recording), per kind. ``sweep()`` runs
+increasing N and reports the largest N with delivery >= 99 %.
+
+Layout: the caller's process starts ``python -m bench.media inside`` under
+``unshare -n`` (lo up, 127.0.0.2 added: aioice skips 127.0.0.1; nothing leaves the
+namespace). Inside, the SFU runs in its own process (``python -m bench.media server``)
+behind a minimal JSON-over-WebSocket endpoint (bench only, not the product protocol),
+and its CPU time is read from /proc. The bots run in the inside process: they send a
+pre-encoded 640x480 VP8 clip at 30 fps and Opus at 50 packets/s, and count what they
+receive without decoding, so the figures are the server's. On a 2-core machine the bots
+share the second core, so at high N the bots, not the server, may be what saturates:
+``bots_cpu_percent`` is reported alongside to tell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NETNS_SETUP = 'ip link set lo up && ip addr add 127.0.0.2/8 dev lo && exec "$@"'
+KINDS = ("audio", "video")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# -- the SFU process ----------------------------------------------------------------------
+
+
+async def serve(port: int, recording_dir: Path) -> None:
+    """The SFU behind a tiny WebSocket endpoint; prints READY when listening."""
+    from aiohttp import WSMsgType, web
+
+    from media.manager import RoomManager
+
+    manager = RoomManager(ice_servers=[], recording_dir=recording_dir, capacity_rooms=64)
+
+    async def websocket(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        answers: asyncio.Queue[str] = asyncio.Queue()
+
+        async def renegotiate(offer_sdp: str) -> str:
+            await ws.send_str(json.dumps({"type": "offer", "sdp": offer_sdp}))
+            return await answers.get()
+
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                break
+            data = json.loads(message.data)
+            if data["type"] == "join":
+                room = manager.get_or_create(data["room"])
+                answer = await room.join(data["participant"], data["sdp"], renegotiate)
+                await ws.send_str(json.dumps({"type": "answer", "sdp": answer}))
+            elif data["type"] == "answer":
+                answers.put_nowait(data["sdp"])
+        return ws
+
+    async def control(request: web.Request) -> web.Response:
+        data = await request.json()
+        op = data["op"]
+        result: Any = None
+        if op == "start_recording":
+            for room in manager.rooms.values():
+                await room.start_recording()
+        elif op == "stop_recording":
+            result = []
+            for room in list(manager.rooms.values()):
+                for rec in await room.stop_recording():
+                    result.append(
+                        {"room": rec.room_id, "participant": rec.participant_id,
+                         "path": rec.media.path, "tracks": rec.tracks}
+                    )  # fmt: skip
+        elif op == "describe":
+            result = [room.describe() for room in manager.rooms.values()]
+        elif op == "load":
+            result = manager.load().__dict__
+        elif op == "close":
+            await manager.close()
+        return web.json_response({"ok": True, "result": result})
+
+    app = web.Application()
+    app.router.add_get("/ws", websocket)
+    app.router.add_post("/control", control)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    print("READY", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await manager.close()
+        await runner.cleanup()
+
+
+# -- bots and measurement (inside the namespace) ------------------------------------------
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class WsBot:
+    """A media.bots.Bot connected to the bench server over its WebSocket."""
+
+    def __init__(self, bot: Any, room: str, url: str) -> None:
+        self.bot = bot
+        self.room = room
+        self.url = url
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self, session: Any) -> None:
+        ws = await session.ws_connect(self.url)
+        self.ws = ws
+        await ws.send_str(
+            json.dumps({"type": "join", "room": self.room, "participant": self.bot.name,
+                        "sdp": await self.bot.offer()})
+        )  # fmt: skip
+        message = await ws.receive_json()
+        await self.bot.accept_answer(message["sdp"])
+        self._task = asyncio.ensure_future(self._serve(ws))
+
+    async def _serve(self, ws: Any) -> None:
+        async for message in ws:
+            data = json.loads(message.data)
+            if data["type"] == "offer":
+                answer = await self.bot.renegotiate(data["sdp"])
+                await ws.send_str(json.dumps({"type": "answer", "sdp": answer}))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.ws.close()
+        await self.bot.close()
+
+
+def _snapshot(bots: list[WsBot]) -> dict[str, Any]:
+    return {
+        "sent": {b.bot.name: {k: b.bot.sent(k) for k in KINDS} for b in bots},
+        "received": {
+            b.bot.name: {f"{src}.{kind}": i.packets for (src, kind), i in b.bot.inbound.items()}
+            for b in bots
+        },
+    }
+
+
+def _count_packets(path: str) -> dict[str, int]:
+    import av
+
+    counts = dict.fromkeys(KINDS, 0)
+    with av.open(path) as container:
+        for packet in container.demux():
+            if packet.size:
+                counts[packet.stream.type] = counts.get(packet.stream.type, 0) + 1
+    return counts
+
+
+async def measure(
+    rooms: int, seconds: float, warmup: float, width: int, height: int
+) -> dict[str, Any]:
+    """Start the server, fill it with rooms of bots, measure one window."""
+    import aiohttp
+
+    from media.bots import Bot, encode_opus_clip, encode_vp8_clip
+
+    recording_dir = Path(tempfile.mkdtemp(prefix="bench-media-"))
+    port = 8765
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.media", "server", "--port", str(port),
+        "--recording-dir", str(recording_dir),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert server.stdout is not None
+    line = await asyncio.wait_for(server.stdout.readline(), 30)
+    if not line.startswith(b"READY"):
+        raise RuntimeError(f"server did not start: {line!r}")
+    video = encode_vp8_clip(width, height, 30, bitrate=800_000)
+    audio = encode_opus_clip()
+    url = f"http://127.0.0.1:{port}"
+    bots: list[WsBot] = []
+    async with aiohttp.ClientSession() as session:
+
+        async def control(op: str) -> Any:
+            async with session.post(f"{url}/control", json={"op": op}) as response:
+                return (await response.json())["result"]
+
+        for r in range(rooms):
+            for name in ("a", "b", "c"):
+                bot = WsBot(Bot(f"r{r}{name}", video=video, audio=audio), f"room{r}", f"{url}/ws")
+                await bot.connect(session)
+                bots.append(bot)
+        # all joined: wait until every bot receives both others
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(len(b.bot.inbound) == 4 and all(i.packets for i in b.bot.inbound.values())
+                   for b in bots):  # fmt: skip
+                break
+            await asyncio.sleep(0.2)
+        await control("start_recording")
+        rec_start = _snapshot(bots)
+        await asyncio.sleep(warmup)
+        start = _snapshot(bots)
+        cpu0, bots_cpu0, t0 = _proc_cpu_seconds(server.pid), time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu1, bots_cpu1, t1 = _proc_cpu_seconds(server.pid), time.process_time(), time.monotonic()
+        end = _snapshot(bots)
+        for b in bots:
+            for track in b.bot.tracks.values():
+                track.paused = True
+        await asyncio.sleep(0.5)
+        rec_end = _snapshot(bots)
+        recordings = await control("stop_recording")
+        load = await control("load")
+        await control("close")
+        for b in bots:
+            await b.close()
+    server.terminate()
+    await server.wait()
+
+    elapsed = t1 - t0
+    delivery: dict[str, float] = {}
+    for kind in KINDS:
+        expected = received = 0
+        for b in bots:
+            name = b.bot.name
+            room_peers = [o.bot.name for o in bots if o.room == b.room and o is not b]
+            for peer in room_peers:
+                expected += end["sent"][peer][kind] - start["sent"][peer][kind]
+                key = f"{peer}.{kind}"
+                received += end["received"][name].get(key, 0) - start["received"][name].get(key, 0)
+        delivery[kind] = received / expected if expected else 0.0
+    in_files = dict.fromkeys(KINDS, 0)
+    for rec in recordings:
+        counts = await asyncio.to_thread(_count_packets, rec["path"])
+        for kind in KINDS:
+            in_files[kind] += counts.get(kind, 0)
+    sent_recording = {
+        kind: sum(rec_end["sent"][n][kind] - rec_start["sent"][n][kind] for n in rec_end["sent"])
+        for kind in KINDS
+    }
+    server_cpu = (cpu1 - cpu0) / elapsed * 100
+    frames_sent = {
+        kind: sum(end["sent"][n][kind] - start["sent"][n][kind] for n in end["sent"])
+        for kind in KINDS
+    }
+    return {
+        "rooms": rooms,
+        "seconds": seconds,
+        "video": f"{width}x{height}@30 VP8 {video.bytes_per_second * 8 / 1000:.0f} kbps",
+        "server_cpu_percent": round(server_cpu, 1),
+        "server_cpu_percent_per_room": round(server_cpu / rooms, 2),
+        "bots_cpu_percent": round((bots_cpu1 - bots_cpu0) / elapsed * 100, 1),
+        "delivery": {k: round(v, 4) for k, v in delivery.items()},
+        "delivery_min": round(min(delivery.values()), 4),
+        "frames_sent_per_second": {k: round(v / elapsed, 1) for k, v in frames_sent.items()},
+        "recording_completeness": {
+            kind: round(in_files[kind] / sent_recording[kind], 4) if sent_recording[kind] else 0.0
+            for kind in KINDS
+        },
+        "recording_files": len(recordings),
+        "server_load": load,
+    }
+
+
+# -- entry points -------------------------------------------------------------------------
+
+
+def run(
+    rooms: int,
+    seconds: int = 30,
+    *,
+    warmup: float = 3.0,
+    width: int = 640,
+    height: int = 480,
+) -> dict[str, Any]:
+    """Run one load level in a fresh network namespace; the figures as a dict."""
+    params = {"rooms": rooms, "seconds": seconds, "warmup": warmup, "width": width,
+              "height": height}  # fmt: skip
+    command = ["unshare", "-n", "sh", "-c", NETNS_SETUP, "bench",
+               sys.executable, "-m", "bench.media", "inside", json.dumps(params)]  # fmt: skip
+    proc = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 180, check=False
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"bench failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def sweep(
+    max_rooms: int = 8, seconds: int = 30, *, threshold: float = 0.99, **kwargs: Any
+) -> dict[str, Any]:
+    """Run N = 1, 2, 4, ... up to ``max_rooms`` (stops after the first N below threshold)."""
+    levels: list[dict[str, Any]] = []
+    n_max = 0
+    n = 1
+    while n <= max_rooms:
+        result = run(n, seconds, **kwargs)
+        levels.append(result)
+        if result["delivery_min"] >= threshold:
+            n_max = n
+        else:
+            break
+        n = n * 2 if n < 4 else n + 2
+    return {"benchmark": "media", "threshold": threshold, "n_max": n_max, "levels": levels}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.media")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="one load level")
+    p_run.add_argument("--rooms", type=int, default=4)
+    p_run.add_argument("--seconds", type=int, default=30)
+    p_sweep = sub.add_parser("sweep", help="increasing load levels, N max")
+    p_sweep.add_argument("--max-rooms", type=int, default=8)
+    p_sweep.add_argument("--seconds", type=int, default=30)
+    p_server = sub.add_parser("server", help="(internal) the SFU process")
+    p_server.add_argument("--port", type=int, required=True)
+    p_server.add_argument("--recording-dir", type=Path, required=True)
+    p_inside = sub.add_parser("inside", help="(internal) bots and measurement in the netns")
+    p_inside.add_argument("params")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        print(json.dumps({"benchmark": "media", **run(args.rooms, args.seconds)}))
+    elif args.command == "sweep":
+        print(json.dumps(sweep(args.max_rooms, args.seconds)))
+    elif args.command == "server":
+        asyncio.run(serve(args.port, args.recording_dir))
+    elif args.command == "inside":
+        print(json.dumps(asyncio.run(measure(**json.loads(args.params)))))
+
+
+if __name__ == "__main__":
+    main()
