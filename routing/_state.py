@@ -121,9 +121,13 @@ class SessionRec:
         """Priority order: higher level first, then earlier ``since``, then arrival."""
         return (-self.level, self.since, self.order)
 
-    def named_pending(self, now: float) -> bool:
-        """Still waiting only for the agent the caller asked for."""
-        return self.named_agent is not None and now < self.named_until
+    def named_pending(self) -> bool:
+        """Still waiting only for the agent the caller asked for.
+
+        Until the ``named`` timer fires, not merely until its time: two sessions whose
+        fallback falls due at the same instant then join the queue one by one, in order.
+        """
+        return self.named_agent is not None and self.named_until > -math.inf
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state."""

@@ -193,9 +193,10 @@ class Engine:
             "sessions": {k: v.to_dict() for k, v in sorted(self._sessions.items())},
             "timers": dict(sorted(self._timers.items())),
             "parked": [
-                {"queue": q, "caller": c, "at": at, "place": self._parked[(q, c)]}
-                for at, q, c in self._parked_order
-                if self._parked.get((q, c), {}).get("abandoned_at") == at
+                {"queue": q, "caller": c, "place": place}
+                for (q, c), place in sorted(
+                    self._parked.items(), key=lambda item: (item[1]["abandoned_at"], item[0])
+                )
             ],
             "today": {k: list(v) for k, v in sorted(self._today.items())},
             "queues": {
@@ -224,7 +225,7 @@ class Engine:
         for item in snapshot["parked"]:
             key = (QueueId(item["queue"]), CallerKey(item["caller"]))
             engine._parked[key] = dict(item["place"])
-            engine._parked_order.append((item["at"], key[0], key[1]))
+            engine._parked_order.append((item["place"]["abandoned_at"], key[0], key[1]))
         for data in snapshot["agents"].values():
             profile = AgentProfile.from_dict(data["profile"])
             rec = AgentRec(
@@ -376,7 +377,7 @@ class Engine:
     def _index_waiting(self, s: SessionRec) -> None:
         """Put a WAITING session in its heap (the named agent's, or its queue's)."""
         entry: SessionEntry = (s.since, s.order, s.token, s.id)
-        if s.named_agent is not None and s.named_until > -math.inf:
+        if s.named_agent is not None and s.named_pending():
             heap = self._named.setdefault(s.named_agent, [])
         else:
             heap = self._queues[s.queue].buckets.setdefault((s.level, s.language), [])
@@ -396,10 +397,8 @@ class Engine:
         self._token += 1
         s.token = self._token
         q = self._queues[s.queue]
-        if s.named_agent is not None and not s.named_pending(now):
-            s.named_until = -math.inf  # fallen back to the queue
         self._index_waiting(s)
-        if s.named_pending(now):
+        if s.named_pending():
             self._start(f"named:{s.id}", s.named_until, actions)
         elif q.cfg.overflow_queue is not None and q.cfg.overflow_after_s is not None:
             at = max(now, s.entered_at + q.cfg.overflow_after_s)
@@ -407,7 +406,7 @@ class Engine:
         if q.cfg.max_wait_s is not None and not s.long_wait_done and s.answered_at is None:
             self._start(f"wait:{s.id}", max(now, s.since + q.cfg.max_wait_s), actions)
         self._offer_session(s, now, actions)
-        if s.state is SessionState.WAITING and not s.named_pending(now):
+        if s.state is SessionState.WAITING and not s.named_pending():
             self._arm_tier_timer(s, q, now, actions)
 
     def _arm_tier_timer(self, s: SessionRec, q: QueueRec, now: float, actions: Actions) -> None:
@@ -556,7 +555,7 @@ class Engine:
         return best
 
     def _best_agent_for(self, s: SessionRec, now: float) -> AgentRec | None:
-        if s.named_pending(now):
+        if s.named_pending():
             assert s.named_agent is not None
             agent = self._agents.get(s.named_agent)
             if agent is not None and agent.is_free() and not self._excluded(s, agent.id, now):
@@ -628,10 +627,18 @@ class Engine:
         self._start(f"ring:{s.id}", expires, actions)
 
     def _offer_session(self, s: SessionRec, now: float, actions: Actions) -> None:
-        """Offer a session that just became (or stayed) WAITING to the best free agent."""
-        agent = self._best_agent_for(s, now)
-        if agent is not None:
-            self._offer(s, agent, now, actions)
+        """Offer a session that just became (or stayed) WAITING to the best free agent.
+
+        The agent found is given the best session *it* may take, which is ``s`` unless
+        another one became eligible at the same instant (two timers due together); then
+        ``s`` tries the next agent.
+        """
+        while s.state is SessionState.WAITING:
+            agent = self._best_agent_for(s, now)
+            if agent is None:
+                return
+            best = self._best_session_for(agent, now)
+            self._offer(best or s, agent, now, actions)
 
     def _offer_agent(self, agent: AgentRec, now: float, actions: Actions) -> None:
         """Offer a free agent the best waiting session it may take."""
@@ -941,8 +948,8 @@ class Engine:
             # Back to the head of its line, with its original arrival time.
             self._join_line(orphan)
             self._positions_dirty(self._queues[orphan.queue], now, actions)
-        self._cancel(f"wrap:{agent.id}", actions)
-        self._cancel(f"shift:{agent.id}", actions)
+        for prefix in ("wrap", "shift", "idle"):
+            self._cancel(f"{prefix}:{agent.id}", actions)
         self._set_presence(agent, Presence.OFFLINE, reason, now, actions)
         del self._agents[agent.id]
         if orphan is not None:
