@@ -84,6 +84,14 @@ async def serve(port: int, recording_dir: Path) -> None:
                     )  # fmt: skip
         elif op == "describe":
             result = [room.describe() for room in manager.rooms.values()]
+        elif op == "loss":
+            received = lost = 0
+            for room in manager.rooms.values():
+                for stats in (await room.stats()).values():
+                    for inbound in stats.inbound.values():
+                        received += inbound.packets_received
+                        lost += max(inbound.packets_lost, 0)
+            result = {"received": received, "lost": lost}
         elif op == "load":
             result = manager.load().__dict__
         elif op == "close":
@@ -157,6 +165,16 @@ def _snapshot(bots: list[WsBot]) -> dict[str, Any]:
     }
 
 
+async def _bots_loss(bots: list[WsBot]) -> dict[str, int]:
+    received = lost = 0
+    for b in bots:
+        for stat in (await b.bot.pc.getStats()).values():
+            if stat.type == "inbound-rtp":
+                received += stat.packetsReceived
+                lost += max(stat.packetsLost, 0)
+    return {"received": received, "lost": lost}
+
+
 def _count_packets(path: str) -> dict[str, int]:
     import av
 
@@ -222,6 +240,8 @@ async def measure(
                 track.paused = True
         await asyncio.sleep(0.5)
         rec_end = _snapshot(bots)
+        server_loss = await control("loss")
+        bots_loss = await _bots_loss(bots)
         recordings = await control("stop_recording")
         load = await control("load")
         await control("close")
@@ -232,15 +252,19 @@ async def measure(
 
     elapsed = t1 - t0
     delivery: dict[str, float] = {}
+    # over the recording window: from everyone flowing to after the bots paused and the
+    # last packets drained, so only the start boundary has packets in flight
     for kind in KINDS:
         expected = received = 0
         for b in bots:
             name = b.bot.name
             room_peers = [o.bot.name for o in bots if o.room == b.room and o is not b]
             for peer in room_peers:
-                expected += end["sent"][peer][kind] - start["sent"][peer][kind]
+                expected += rec_end["sent"][peer][kind] - rec_start["sent"][peer][kind]
                 key = f"{peer}.{kind}"
-                received += end["received"][name].get(key, 0) - start["received"][name].get(key, 0)
+                received += rec_end["received"][name].get(key, 0) - rec_start["received"][name].get(
+                    key, 0
+                )
         delivery[kind] = received / expected if expected else 0.0
     in_files = dict.fromkeys(KINDS, 0)
     for rec in recordings:
@@ -271,6 +295,7 @@ async def measure(
             for kind in KINDS
         },
         "recording_files": len(recordings),
+        "rtp_loss": {"to_server": server_loss, "to_bots": bots_loss},
         "server_load": load,
     }
 

@@ -168,6 +168,7 @@ class Inbound:
     decoded: int = 0
     decode_errors: int = 0
     first_keyframe_seen: bool = False
+    discontinuities: int = 0
     decoder: Any = field(default=None, repr=False)
 
 
@@ -228,6 +229,12 @@ class Bot:
                 self._decode(inbound, packet)
 
         tap.add_listener(on_packet)
+
+        def on_discontinuity() -> None:
+            inbound.discontinuities += 1
+            inbound.first_keyframe_seen = False  # decode again from the next keyframe
+
+        tap.on_discontinuity(on_discontinuity)
 
     def _decode(self, inbound: Inbound, packet: av.Packet[Any]) -> None:
         if inbound.kind == "video" and not inbound.first_keyframe_seen:

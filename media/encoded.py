@@ -124,8 +124,11 @@ class EncodedReceiver:
         self.keyframes = 0
         self.bytes = 0
         self.ended = False
+        self.discontinuities = 0
         self._listeners: list[PacketListener] = []
         self._end_listeners: list[Callable[[], None]] = []
+        self._discontinuity_listeners: list[Callable[[], None]] = []
+        self._jitter: JitterBuffer | None = None
 
     @classmethod
     def attach(cls, receiver: RTCRtpReceiver) -> EncodedReceiver:
@@ -138,6 +141,7 @@ class EncodedReceiver:
         setattr(receiver, _DECODER_QUEUE, _FrameTap(tapped))
         buffer: JitterBuffer = AudioPassThrough() if kind == "audio" else MarkerJitterBuffer()
         setattr(receiver, _JITTER_BUFFER, buffer)
+        tapped._jitter = buffer
         return tapped
 
     def add_listener(self, listener: PacketListener) -> None:
@@ -149,6 +153,10 @@ class EncodedReceiver:
 
     def on_end(self, callback: Callable[[], None]) -> None:
         self._end_listeners.append(callback)
+
+    def on_discontinuity(self, callback: Callable[[], None]) -> None:
+        """Called before the first frame after frames were lost for good (video)."""
+        self._discontinuity_listeners.append(callback)
 
     def source_ssrcs(self) -> list[int]:
         """SSRCs seen in the last 10 s (public aiortc API)."""
@@ -176,6 +184,13 @@ class EncodedReceiver:
             self.kind = "audio"
             packet.time_base = Fraction(1, codec.clockRate)
             packet.is_keyframe = True
+        jitter = self._jitter
+        if isinstance(jitter, MarkerJitterBuffer) and (
+            jitter.discontinuities != self.discontinuities
+        ):
+            self.discontinuities = jitter.discontinuities
+            for callback in list(self._discontinuity_listeners):
+                callback()
         self.frames += 1
         self.bytes += len(data)
         if packet.is_keyframe and self.kind == "video":
@@ -200,16 +215,61 @@ class MarkerJitterBuffer(JitterBuffer):
     buffer's origin up to it is present with the same timestamp (RFC 7741 section 4.1:
     the marker is set on the last packet of a VP8 frame). If the marker is lost the stock
     rule still applies.
+
+    Loss: the stock buffer lets a hole that NACK/RTX did not fill block every later frame
+    until 512 packets have piled up (seconds of frozen video for every receiver). Here,
+    once a complete frame is ``MAX_HOLE_TICKS`` newer than the oldest incomplete one, the
+    incomplete frames are dropped, the complete one leaves, a PLI is asked for, and
+    ``discontinuities`` counts it so the forwarder can hold receivers until a keyframe.
     """
+
+    MAX_HOLE_TICKS = 9000  # 100 ms at 90 kHz
 
     def __init__(self) -> None:
         super().__init__(capacity=512, is_video=True)
+        self.discontinuities = 0
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         pli_flag, frame = super().add(packet)
         if frame is None and packet.marker:
             frame = self._complete_frame(packet)
+            if frame is None and self._skip_hole_before(packet):
+                frame = self._complete_frame(packet)
+                if frame is not None:
+                    self.discontinuities += 1
+                    pli_flag = True
         return pli_flag, frame
+
+    def _skip_hole_before(self, last: RtpPacket) -> bool:
+        """Drop what precedes ``last``'s frame if it is complete and the hole is old."""
+        origin = self._origin
+        if origin is None:
+            return False
+        # the complete frame: contiguous packets of last's timestamp, starting with the
+        # VP8 payload descriptor's S bit set and partition index 0 (RFC 7741 section 4.2)
+        first = last.sequence_number
+        while True:
+            previous = self._packets[uint16_add(first, -1) % self._capacity]
+            if previous is None or previous.timestamp != last.timestamp:
+                break
+            first = uint16_add(first, -1)
+            if first == origin:
+                return False  # nothing before it: not a hole
+        head = self._packets[first % self._capacity]
+        if head is None or not head.payload or head.payload[0] & 0x17 != 0x10:
+            return False
+        oldest = None
+        for offset in range(uint16_add(first, -origin)):
+            packet = self._packets[(origin + offset) % self._capacity]
+            if packet is not None:
+                oldest = packet
+                break
+        if oldest is not None and (last.timestamp - oldest.timestamp) % (1 << 32) < (
+            self.MAX_HOLE_TICKS
+        ):
+            return False
+        self.remove(uint16_add(first, -origin))
+        return True
 
     def _complete_frame(self, last: RtpPacket) -> JitterFrame | None:
         origin = self._origin

@@ -291,6 +291,15 @@ class Room:
                     recorder.write(kind, packet)
 
         tap.add_listener(forward)
+        if kind == "video":
+
+            def hold() -> None:
+                # frames were lost for good: receivers wait for the keyframe the
+                # receiver's PLI asks for rather than decode deltas without a reference
+                for destination in participant.fanout[kind]:
+                    destination.hold_until_keyframe()
+
+            tap.on_discontinuity(hold)
 
     async def _on_connection_state(self, participant: Participant) -> None:
         state = participant.pc.connectionState

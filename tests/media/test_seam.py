@@ -70,8 +70,9 @@ class TestVp8Headers:
         assert not is_vp8_keyframe(b"")
 
 
-def _rtp(seq: int, ts: int, data: bytes, marker: int = 0) -> RtpPacket:
+def _rtp(seq: int, ts: int, data: bytes, marker: int = 0, start: bool = True) -> RtpPacket:
     packet = RtpPacket(sequence_number=seq, timestamp=ts, marker=marker)
+    packet.payload = bytes([0x10 if start else 0x00]) + data  # VP8 descriptor: S bit, PID 0
     packet._data = data  # type: ignore[attr-defined]
     return packet
 
@@ -93,6 +94,27 @@ class TestJitterBuffers:
         buffer = MarkerJitterBuffer()
         buffer.add(_rtp(10, 900, b"a"))
         assert buffer.add(_rtp(12, 900, b"c", marker=1))[1] is None
+
+    def test_old_hole_is_skipped_with_a_pli(self) -> None:
+        """A hole older than 100 ms stops blocking: the next complete frame leaves, PLI asked."""
+        buffer = MarkerJitterBuffer()
+        buffer.add(_rtp(10, 0, b"a"))  # seq 11 (the rest of frame 0) is lost for good
+        assert buffer.add(_rtp(12, 3000, b"b", marker=1)) == (False, None)  # 33 ms: wait
+        assert buffer.add(_rtp(13, 6000, b"c", marker=1)) == (False, None)
+        pli, frame = buffer.add(_rtp(14, 9000, b"d", marker=1))  # 100 ms: give up the hole
+        assert pli is True
+        assert frame is not None
+        assert frame.data == b"d"
+        assert buffer.discontinuities == 1
+        _, frame = buffer.add(_rtp(15, 12000, b"e", marker=1))
+        assert frame is not None
+        assert frame.data == b"e"
+
+    def test_frame_without_its_start_is_not_released(self) -> None:
+        """A frame whose first packet is missing is never released on its marker."""
+        buffer = MarkerJitterBuffer()
+        buffer.add(_rtp(10, 0, b"a"))
+        assert buffer.add(_rtp(21, 90000, b"z", marker=1, start=False)) == (False, None)
 
     def test_audio_passes_through_and_drops_late(self) -> None:
         """Each Opus packet is released at once; duplicates and late packets are dropped."""
