@@ -12,7 +12,6 @@ the entry is stale and is dropped when it reaches the top.
 from __future__ import annotations
 
 import enum
-import heapq
 import math
 from typing import Any
 
@@ -278,8 +277,3 @@ class QueueRec:
     def levels(self) -> list[int]:
         """Priority levels with sessions in line, highest first."""
         return sorted((lv for lv, n in self.level_counts.items() if n), reverse=True)
-
-
-def heap_push(heap: list[Any], entry: Any) -> None:
-    """Push onto a heap (named for readability at call sites)."""
-    heapq.heappush(heap, entry)

@@ -22,6 +22,13 @@ from routing.ids import AgentId, Language, QueueId, Skill
 SECONDS_PER_DAY = 86_400.0
 
 
+def mask_number(number: str) -> str:
+    """Mask a phone number for screens: ``13812345678`` → ``138****5678``."""
+    if len(number) < 8:
+        return "*" * len(number)
+    return number[:3] + "*" * (len(number) - 7) + number[-4:]
+
+
 class AgentChoice(enum.StrEnum):
     """How a queue picks among several free eligible agents of the same tier."""
 

@@ -25,7 +25,6 @@ from routing.actions import (
     TellPosition,
     action_from_dict,
 )
-from routing.engine import mask_number
 from routing.events import (
     EVENT_TYPES,
     AgentDisconnected,
@@ -52,6 +51,7 @@ from routing.model import (
     RoutingConfig,
     Shift,
     TierRule,
+    mask_number,
 )
 from routing.presence import TRANSITIONS, Presence, check_transition
 
