@@ -461,7 +461,7 @@ class Engine(Core):
         agent, s = self._offer_of(ev.agent, ev.session)
         now = ev.now
         self._cancel(f"ring:{s.id}", actions)
-        for prefix in ("tier", "wait", "ovf", "named", "retry"):
+        for prefix in ("tier", "wait", "ovf", "named", "retry", "cbx"):
             self._cancel(f"{prefix}:{s.id}", actions)
         agent.offer = None
         agent.session = s.id
@@ -592,8 +592,6 @@ class Engine(Core):
 
     def _timer_callback_expired(self, name: str, now: float, actions: Actions) -> None:
         s = self._sessions[SessionId(name)]
-        if s.state is SessionState.IN_SESSION:
-            return
         self._voicemail(s, "callback expired", now, actions, outcome=Outcome.EXPIRED)
 
     def _timer_position(self, name: str, now: float, actions: Actions) -> None:

@@ -73,6 +73,19 @@ class TestQueues:
         assert offers(h.enqueue("s2", "general")) == [("g1", "s2")]
 
 
+class TestIndexes:
+    def test_callers_who_hang_up_do_not_pile_up_in_the_index(self) -> None:
+        """Many callers leaving from behind an old one keep the waiting index small."""
+        h = Harness()
+        h.enqueue("old", language=Language("yue"))
+        for i in range(300):
+            h.enqueue(f"s{i}", language=Language("yue"))
+            h.send(SessionAbandoned, session=SessionId(f"s{i}"))
+        bucket = h.engine._queues[LABOUR].buckets[(0, Language("yue"))]
+        assert len(bucket) < 100
+        assert offers(h.sign_in("a1", languages=("yue",))) == [("a1", "old")]
+
+
 class TestEventDriven:
     def test_arrival_with_free_agent_is_offered_in_the_same_call(self) -> None:
         """A session that arrives while an eligible agent is free is offered at once."""
@@ -140,6 +153,18 @@ class TestNamedAgent:
         h.enqueue("s1", named_agent=AgentId("absent"))
         assert offers(h.advance(44)) == []
         assert offers(h.advance(1)) == [("a1", "s1")]
+
+    def test_named_agent_ringing_at_fallback_keeps_the_offer(self) -> None:
+        """If the named agent is being rung when the fallback is due, the offer stands."""
+        h = Harness(config(queue("labour", named_agent_fallback_s=10)))
+        h.sign_in("a2", presence=Presence.BREAK)
+        h.enqueue("s1", named_agent=AgentId("a2"))
+        h.advance(5)
+        h.send(AgentStateChanged, agent=AgentId("a2"), presence=Presence.AVAILABLE)
+        h.sign_in("a1")
+        assert of(h.advance(5), CancelOffer) == []
+        acts = h.send(OfferRejected, agent=AgentId("a2"), session=SessionId("s1"))
+        assert offers(acts) == [("a1", "s1")]
 
 
 class TestTiers:

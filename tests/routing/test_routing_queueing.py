@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from routing import cli
 from routing.erlang import agents_for_target, erlang_c, p_wait
 from routing.errors import ConfigError
 from routing.simulate import simulate, simulate_scenario
@@ -138,3 +141,64 @@ class TestSimulator:
             simulate_scenario(bad_rate)
         with pytest.raises(ConfigError):
             simulate(agents=0, arrival_rate=1, aht=1, calls=1)
+
+
+class TestCommandLine:
+    def parse(self, add: Callable[[argparse.ArgumentParser], None], argv: list[str]):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        return parser.parse_args(argv)
+
+    def test_erlang_with_agents_and_with_a_target(self) -> None:
+        """`hotline erlang` gives the figures for N agents, or the agents for a target."""
+        args = self.parse(
+            cli.add_erlang_arguments,
+            ["--arrival-rate", "0.05", "--aht", "240", "--agents", "15", "--sl-threshold", "20"],
+        )
+        assert cli.run_erlang(args)["agents"] == 15
+        args = self.parse(
+            cli.add_erlang_arguments,
+            ["--arrival-rate", "0.05", "--aht", "240", "--target-sl", "0.8"],
+        )
+        result = cli.run_erlang(args)
+        assert result["service_level"] >= 0.8
+        assert result["sl_threshold"] == 15.0
+
+    def test_erlang_needs_agents_or_target(self) -> None:
+        """Giving neither --agents nor --target-sl is a usage error."""
+        with pytest.raises(SystemExit):
+            self.parse(cli.add_erlang_arguments, ["--arrival-rate", "1", "--aht", "1"])
+
+    def test_simulate_one_queue_and_scenario(self, tmp_path: Path) -> None:
+        """`hotline simulate` runs one queue from flags, or a scenario file."""
+        argv = ["--agents", "2", "--arrival-rate", "0.01", "--aht", "60", "--calls", "50"]
+        result = cli.run_simulate(
+            self.parse(cli.add_simulate_arguments, [*argv, "--patience", "30"])
+        )
+        assert (result["calls"], result["patience"], result["seed"]) == (50, 30.0, 1)
+        path = tmp_path / "s.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "queues": [{"id": "q", "required_skill": "q"}],
+                    "agents": [{"skills": {"q": 2}, "count": 2}],
+                    "streams": [{"queue": "q", "arrival_rate": 0.01, "aht": 60}],
+                }
+            ),
+            encoding="utf-8",
+        )
+        args = self.parse(cli.add_simulate_arguments, ["--scenario", str(path), "--calls", "40"])
+        assert cli.run_simulate(args)["calls"] == 40
+        with pytest.raises(ConfigError):
+            cli.run_simulate(self.parse(cli.add_simulate_arguments, ["--agents", "2"]))
+
+
+class TestBenchmark:
+    def test_small_run_reports_its_figures(self) -> None:
+        """The engine benchmark runs at a small scale and returns its figures as a dict."""
+        from bench.routing_engine import run
+
+        result = run(agents=30, waiting=60, queues=3, tiers=2, events=300, repeats=1)
+        assert result["decisions_per_s"] > 0
+        assert result["with_positions"]["position_updates_per_run"] > 0
+        assert json.loads(json.dumps(result)) == result
