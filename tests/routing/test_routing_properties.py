@@ -322,7 +322,7 @@ def dicts(actions: list[Action]) -> list[dict[str, Any]]:
 
 
 programs = st.lists(op, min_size=30, max_size=80)
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 class TestInvariants:
@@ -337,7 +337,7 @@ class TestInvariants:
 
 
 class TestReplay:
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(programs, st.integers(0, 10_000))
     def test_same_log_same_actions_and_snapshot_then_tail(
         self, program: list[tuple[Any, ...]], cut_seed: int
@@ -359,3 +359,46 @@ class TestReplay:
         tail = [dicts(restored.handle(e)) for e in run.log[cut:]]
         assert tail == [dicts(a) for a in run.outputs[cut:]]
         assert restored.snapshot() == run.engine.snapshot()
+
+
+DIGEST_SCRIPT = """
+import hashlib, json, sys
+from bench.routing_engine import _populate
+driver = _populate(120, 300, 6, 3, 5, True)
+digest = hashlib.sha256()
+handle = driver.engine.handle
+def recording(event):
+    actions = handle(event)
+    digest.update(json.dumps([a.to_dict() for a in actions]).encode())
+    return actions
+driver.engine.handle = recording
+while driver.handled < 3000 and driver.heap:
+    driver.step()
+digest.update(json.dumps(driver.engine.snapshot(), sort_keys=True).encode())
+print(digest.hexdigest())
+"""
+
+
+class TestDeterminismAcrossProcesses:
+    def test_hash_seed_does_not_change_decisions(self) -> None:
+        """Two processes with different hash seeds make the same decisions (leader takeover)."""
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parents[2]
+        digests = set()
+        for seed in ("1", "2"):
+            env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
+            out = subprocess.run(
+                [sys.executable, "-c", DIGEST_SCRIPT],
+                env=env,
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            )
+            digests.add(out.stdout.strip())
+        assert len(digests) == 1
