@@ -300,6 +300,312 @@ async def measure(
     }
 
 
+# -- Janus VideoRoom, the same load (comparison) --------------------------------------------
+
+JANUS_PORT = 8088
+JANUS_KEEP = ("libjanus_videoroom.so", "libjanus_http.so")
+JANUS_NETNS_SETUP = (
+    "ip link set lo up && ip addr add 127.0.0.2/8 dev lo"
+    " && ip link add veth0 type veth peer name veth1"
+    " && ip addr add 127.0.0.3/32 dev veth0 && ip link set veth0 up && ip link set veth1 up"
+    ' && exec "$@"'
+)
+
+
+def _janus_lib_dir() -> Path:
+    for candidate in Path("/usr/lib").glob("*/janus"):
+        if (candidate / "plugins" / "libjanus_videoroom.so").exists():
+            return candidate
+    raise RuntimeError("Janus is not installed (Debian package janus)")
+
+
+def write_janus_config(directory: Path) -> Path:
+    """janus.jcfg and friends: VideoRoom + HTTP on 127.0.0.1 only, ICE on veth0, no STUN."""
+    lib = _janus_lib_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    disable_plugins = ",".join(
+        p.name for p in (lib / "plugins").glob("*.so") if p.name not in JANUS_KEEP
+    )
+    disable_transports = ",".join(
+        p.name for p in (lib / "transports").glob("*.so") if p.name not in JANUS_KEEP
+    )
+    (directory / "janus.jcfg").write_text(
+        f"""general: {{
+    configs_folder = "{directory}"
+    plugins_folder = "{lib / "plugins"}"
+    transports_folder = "{lib / "transports"}"
+    events_folder = "{lib / "events"}"
+    loggers_folder = "{lib / "loggers"}"
+    debug_level = 3
+    admin_secret = "unused"
+}}
+media: {{
+    rtp_port_range = "20000-40000"
+}}
+nat: {{
+    ice_enforce_list = "veth0"
+    ignore_mdns = true
+    full_trickle = false
+}}
+plugins: {{
+    disable = "{disable_plugins}"
+}}
+transports: {{
+    disable = "{disable_transports}"
+}}
+events: {{
+    broadcast = false
+}}
+"""
+    )
+    (directory / "janus.transport.http.jcfg").write_text(
+        f"""general: {{
+    base_path = "/janus"
+    http = true
+    port = {JANUS_PORT}
+    ip = "127.0.0.1"
+    https = false
+}}
+admin: {{
+    admin_http = false
+}}
+"""
+    )
+    (directory / "janus.plugin.videoroom.jcfg").write_text("general: {\n}\n")
+    return directory
+
+
+class JanusClient:
+    """The few Janus HTTP API calls the comparison needs (sessions, handles, messages)."""
+
+    def __init__(self, session: Any, base: str) -> None:
+        self.http = session
+        self.base = base
+        self.session_id = 0
+        self._events: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._counter = 0
+        self._poller: asyncio.Task[None] | None = None
+
+    def _transaction(self) -> str:
+        self._counter += 1
+        return f"t{self._counter}"
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.http.post(f"{self.base}{path}", json=body) as response:
+            data: dict[str, Any] = await response.json(content_type=None)
+        if data.get("janus") == "error":
+            raise RuntimeError(f"janus: {data}")
+        return data
+
+    async def create(self) -> None:
+        data = await self._post("", {"janus": "create", "transaction": self._transaction()})
+        self.session_id = data["data"]["id"]
+        self._poller = asyncio.ensure_future(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            url = f"{self.base}/{self.session_id}?maxev=20"
+            async with self.http.get(url) as response:
+                data = await response.json(content_type=None)
+            for event in data if isinstance(data, list) else [data]:
+                future = self._events.pop(event.get("transaction", ""), None)
+                if future is not None and not future.done():
+                    future.set_result(event)
+
+    async def attach(self) -> int:
+        data = await self._post(
+            f"/{self.session_id}",
+            {"janus": "attach", "plugin": "janus.plugin.videoroom",
+             "transaction": self._transaction()},
+        )  # fmt: skip
+        return int(data["data"]["id"])
+
+    async def request(self, handle: int, body: dict[str, Any]) -> dict[str, Any]:
+        """A synchronous plugin request (create, listparticipants)."""
+        data = await self._post(
+            f"/{self.session_id}/{handle}",
+            {"janus": "message", "body": body, "transaction": self._transaction()},
+        )
+        return dict(data["plugindata"]["data"])
+
+    async def message(
+        self, handle: int, body: dict[str, Any], jsep: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """An asynchronous plugin request; returns its event (with any JSEP)."""
+        transaction = self._transaction()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._events[transaction] = future
+        payload: dict[str, Any] = {"janus": "message", "body": body, "transaction": transaction}
+        if jsep is not None:
+            payload["jsep"] = jsep
+        await self._post(f"/{self.session_id}/{handle}", payload)
+        return await asyncio.wait_for(future, 30)
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+        await self._post(
+            f"/{self.session_id}", {"janus": "destroy", "transaction": self._transaction()}
+        )
+
+
+async def measure_janus(
+    rooms: int, seconds: float, warmup: float, width: int, height: int
+) -> dict[str, Any]:
+    """The same rooms and bots through Janus VideoRoom (recording on), Janus's CPU."""
+    import aiohttp
+
+    from media.bots import Bot, encode_opus_clip, encode_vp8_clip
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-janus-"))
+    config = write_janus_config(workdir / "etc")
+    janus = await asyncio.create_subprocess_exec(
+        "janus", "--configs-folder", str(config), "--config", str(config / "janus.jcfg"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{JANUS_PORT}/janus"
+    video = encode_vp8_clip(width, height, 30, bitrate=800_000)
+    audio = encode_opus_clip()
+    publishers: dict[int, list[Bot]] = {}
+    subscribers: dict[int, list[Bot]] = {}
+    async with aiohttp.ClientSession() as session:
+        client = JanusClient(session, base)
+        for _ in range(100):
+            try:
+                await client.create()
+                break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("janus did not start")
+        admin = await client.attach()
+        for r in range(rooms):
+            room_id = 1000 + r
+            await client.request(
+                admin,
+                {"request": "create", "room": room_id, "publishers": 3, "videocodec": "vp8",
+                 "audiocodec": "opus", "record": True, "rec_dir": str(workdir / f"rec{r}")},
+            )  # fmt: skip
+            publishers[room_id] = []
+            for name in ("a", "b", "c"):
+                bot = Bot(f"r{r}{name}", video=video, audio=audio)
+                handle = await client.attach()
+                event = await client.message(
+                    handle,
+                    {"request": "joinandconfigure", "room": room_id, "ptype": "publisher",
+                     "display": bot.name, "audio": True, "video": True},
+                    {"type": "offer", "sdp": await bot.offer()},
+                )  # fmt: skip
+                await bot.accept_answer(event["jsep"]["sdp"])
+                publishers[room_id].append(bot)
+        for room_id in publishers:
+            # a publisher is a feed only once its PeerConnection is up
+            for _ in range(200):
+                listing = await client.request(
+                    admin, {"request": "listparticipants", "room": room_id}
+                )
+                if sum(1 for p in listing["participants"] if p.get("publisher")) == 3:
+                    break
+                await asyncio.sleep(0.1)
+            feeds = {p["display"]: p["id"] for p in listing["participants"]}
+            subscribers[room_id] = []
+            for bot in publishers[room_id]:
+                sub = Bot(f"{bot.name}-sub", video=None, audio=None)
+                handle = await client.attach()
+                streams = [{"feed": fid} for name, fid in feeds.items() if name != bot.name]
+                event = await client.message(
+                    handle,
+                    {"request": "join", "room": room_id, "ptype": "subscriber",
+                     "streams": streams},
+                )  # fmt: skip
+                if "jsep" not in event:
+                    raise RuntimeError(f"janus subscriber join: {event}")
+                answer = await sub.renegotiate(event["jsep"]["sdp"])
+                await client.message(
+                    handle, {"request": "start"}, {"type": "answer", "sdp": answer}
+                )
+                subscribers[room_id].append(sub)
+        all_pubs = [b for bots in publishers.values() for b in bots]
+        all_subs = [b for bots in subscribers.values() for b in bots]
+
+        def snap() -> dict[str, dict[str, int]]:
+            return {
+                "sent": {k: sum(b.sent(k) for b in all_pubs) for k in KINDS},
+                "received": {
+                    k: sum(i.packets for s in all_subs for (_, kind), i in s.inbound.items()
+                           if kind == k)
+                    for k in KINDS
+                },
+            }  # fmt: skip
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(len(s.inbound) == 4 and all(i.packets for i in s.inbound.values())
+                   for s in all_subs):  # fmt: skip
+                break
+            await asyncio.sleep(0.2)
+        window_start = snap()
+        await asyncio.sleep(warmup)
+        cpu0, t0 = _proc_cpu_seconds(janus.pid), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu1, t1 = _proc_cpu_seconds(janus.pid), time.monotonic()
+        for bot in all_pubs:
+            for track in bot.tracks.values():
+                track.paused = True
+        await asyncio.sleep(0.5)
+        window_end = snap()
+        connected = sum(1 for s in all_subs if len(s.inbound) == 4)
+        for bot in all_pubs + all_subs:
+            await bot.close()
+        await client.close()
+    janus.terminate()
+    await janus.wait()
+    recordings = await asyncio.to_thread(lambda: sorted(workdir.glob("rec*/*.mjr")))
+    cpu = (cpu1 - cpu0) / (t1 - t0) * 100
+    delivery = {
+        k: (window_end["received"][k] - window_start["received"][k])
+        / (2 * (window_end["sent"][k] - window_start["sent"][k]))
+        for k in KINDS
+    }
+    return {
+        "rooms": rooms,
+        "seconds": seconds,
+        "janus_cpu_percent": round(cpu, 1),
+        "janus_cpu_percent_per_room": round(cpu / rooms, 2),
+        "delivery": {k: round(v, 4) for k, v in delivery.items()},
+        "subscribers_connected": connected,
+        "recording_files": len(recordings),
+    }
+
+
+def run_janus(rooms: int, seconds: int = 30, *, warmup: float = 3.0) -> dict[str, Any]:
+    """Janus VideoRoom under the same load, in its own netns with a veth pair."""
+    params = {"rooms": rooms, "seconds": seconds, "warmup": warmup, "width": 640, "height": 480}
+    command = ["unshare", "-n", "sh", "-c", JANUS_NETNS_SETUP, "bench",
+               sys.executable, "-m", "bench.media", "janus-inside", json.dumps(params)]  # fmt: skip
+    proc = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 180, check=False
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"janus bench failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def compare(rooms: int = 4, seconds: int = 30) -> dict[str, Any]:
+    """Our SFU and Janus under the same load: CPU per room and their ratio."""
+    ours = run(rooms, seconds)
+    theirs = run_janus(rooms, seconds)
+    ratio = (
+        ours["server_cpu_percent_per_room"] / theirs["janus_cpu_percent_per_room"]
+        if theirs["janus_cpu_percent_per_room"]
+        else None
+    )
+    return {"benchmark": "media-vs-janus", "rooms": rooms, "ours": ours, "janus": theirs,
+            "cpu_ratio_ours_to_janus": None if ratio is None else round(ratio, 2)}  # fmt: skip
+
+
 # -- entry points -------------------------------------------------------------------------
 
 
@@ -356,8 +662,13 @@ def main(argv: list[str] | None = None) -> None:
     p_server = sub.add_parser("server", help="(internal) the SFU process")
     p_server.add_argument("--port", type=int, required=True)
     p_server.add_argument("--recording-dir", type=Path, required=True)
+    p_compare = sub.add_parser("compare", help="the same load through Janus VideoRoom")
+    p_compare.add_argument("--rooms", type=int, default=4)
+    p_compare.add_argument("--seconds", type=int, default=30)
     p_inside = sub.add_parser("inside", help="(internal) bots and measurement in the netns")
     p_inside.add_argument("params")
+    p_janus = sub.add_parser("janus-inside", help="(internal) Janus measurement in the netns")
+    p_janus.add_argument("params")
     args = parser.parse_args(argv)
     if args.command == "run":
         print(json.dumps({"benchmark": "media", **run(args.rooms, args.seconds)}))
@@ -365,8 +676,12 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(sweep(args.max_rooms, args.seconds)))
     elif args.command == "server":
         asyncio.run(serve(args.port, args.recording_dir))
+    elif args.command == "compare":
+        print(json.dumps(compare(args.rooms, args.seconds)))
     elif args.command == "inside":
         print(json.dumps(asyncio.run(measure(**json.loads(args.params)))))
+    elif args.command == "janus-inside":
+        print(json.dumps(asyncio.run(measure_janus(**json.loads(args.params)))))
 
 
 if __name__ == "__main__":
