@@ -142,7 +142,7 @@ class Shift(_Codec):
             hh, sep, mm = text.partition(":")
             if not sep or not (hh.isdigit() and mm.isdigit()):
                 raise ConfigError(f"shift time {text!r} is not HH:MM")
-            if not (0 <= int(hh) <= 24 and 0 <= int(mm) < 60):
+            if not (0 <= int(hh) < 24 and 0 <= int(mm) < 60) and text != "24:00":
                 raise ConfigError(f"shift time {text!r} is out of range")
         if not self.weekdays or any(not 0 <= d <= 6 for d in self.weekdays):
             raise ConfigError("shift weekdays must be 0..6")
