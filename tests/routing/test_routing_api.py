@@ -183,6 +183,7 @@ class TestModelValidation:
             ("25:00", "09:00", (1,)),
             ("08:00", "09:00", ()),
             ("x:y", "09:00", (1,)),
+            ("08:00", "24:30", (1,)),
         ],
     )
     def test_bad_shift(self, start: str, end: str, days: tuple[int, ...]) -> None:
@@ -264,6 +265,12 @@ class TestRota:
         assert rota.on_duty(shifts, monday_2am, offset)
         assert not rota.on_duty(shifts, monday_2am + 86400, offset)
         assert rota.next_change(shifts, monday_2am, offset) == T0
+
+    def test_whole_day_shift(self) -> None:
+        """A 00:00–24:00 shift covers the whole day."""
+        shifts = (Shift("00:00", "24:00"),)
+        assert rota.on_duty(shifts, T0 + 5, 0)
+        assert rota.on_duty(shifts, T0 - 5, 0)
 
     def test_no_shifts_means_always(self) -> None:
         """An agent with no rota is always on duty and never changes."""
