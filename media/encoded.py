@@ -151,6 +151,10 @@ class EncodedReceiver:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
+    def clear_listeners(self) -> None:
+        self._listeners.clear()
+        self._discontinuity_listeners.clear()
+
     def on_end(self, callback: Callable[[], None]) -> None:
         self._end_listeners.append(callback)
 
@@ -163,8 +167,12 @@ class EncodedReceiver:
         return [s.source for s in self.receiver.getSynchronizationSources()]
 
     def request_keyframe(self) -> bool:
-        """Send a PLI upstream for every active source SSRC; False if none is known yet."""
-        ssrcs = self.source_ssrcs()
+        """Send a PLI upstream for the media SSRC; False if none is known yet."""
+        jitter = self._jitter
+        if isinstance(jitter, MarkerJitterBuffer) and jitter.media_ssrc is not None:
+            ssrcs = [jitter.media_ssrc]  # not the RTX SSRC, which getSynchronizationSources has
+        else:
+            ssrcs = self.source_ssrcs()
         for ssrc in ssrcs:
             task = asyncio.ensure_future(self.receiver._send_rtcp_pli(ssrc))
             _PENDING.add(task)
@@ -228,8 +236,10 @@ class MarkerJitterBuffer(JitterBuffer):
     def __init__(self) -> None:
         super().__init__(capacity=512, is_video=True)
         self.discontinuities = 0
+        self.media_ssrc: int | None = None
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.media_ssrc = packet.ssrc  # RTX is unwrapped before the buffer
         pli_flag, frame = super().add(packet)
         if frame is None and packet.marker:
             frame = self._complete_frame(packet)

@@ -227,7 +227,7 @@ class RoomRecording:
         self.ended_at: dt.datetime | None = None
 
     def add(self, participant_id: str, *, kinds: set[str]) -> ParticipantRecorder:
-        recorder = self._current(participant_id)
+        recorder = self.current(participant_id)
         if recorder is None:
             name = participant_id
             if name in self.recorders:  # left and came back: a second file
@@ -242,14 +242,14 @@ class RoomRecording:
             self.recorders[name] = recorder
         return recorder
 
-    def _current(self, participant_id: str) -> ParticipantRecorder | None:
+    def current(self, participant_id: str) -> ParticipantRecorder | None:
         for recorder in self.recorders.values():
             if recorder.participant_id == participant_id and not recorder.closed:
                 return recorder
         return None
 
     def close_participant(self, participant_id: str) -> None:
-        recorder = self._current(participant_id)
+        recorder = self.current(participant_id)
         if recorder is not None:
             recorder.close()
 

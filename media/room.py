@@ -251,7 +251,7 @@ class Room:
         participant.connected.set()  # release a negotiation loop still waiting
         participant.negotiation_needed.set()
         for tap in participant.inbound.values():
-            tap._listeners.clear()
+            tap.clear_listeners()
         for other in self.participants.values():
             removed = False
             for kind in KINDS:
@@ -263,7 +263,7 @@ class Room:
                 removed = True
             if removed:
                 other.negotiation_needed.set()
-            self._rebuild_fanout(other)
+        self._rebuild_fanout()
         if self.recording is not None:
             self.recording.close_participant(participant_id)
         self._stats.forget(participant_id)
@@ -286,7 +286,7 @@ class Room:
                 destination.push(packet)
             self.forwarded_packets += len(participant.fanout[kind])
             if self.recording is not None:
-                recorder = self.recording._current(source_id)
+                recorder = self.recording.current(source_id)
                 if recorder is not None:
                     recorder.write(kind, packet)
 
@@ -331,9 +331,12 @@ class Room:
 
         return ask
 
-    def _rebuild_fanout(self, destination: Participant | None = None) -> None:
-        """Recompute, for every source, the destination tracks its packets go to."""
-        del destination  # all sources are recomputed: rooms are small
+    def _rebuild_fanout(self) -> None:
+        """Recompute, for every source, the destination tracks its packets go to.
+
+        Done on join, leave, negotiation and route changes (rooms are small), so the
+        per-packet path is one list walk.
+        """
         for source in self.participants.values():
             for kind in source.inbound:
                 source.fanout[kind] = [

@@ -202,11 +202,21 @@ async def three_party(seconds: float = 2.0) -> dict[str, Any]:
     marks = {b.name: {kind: b.sent(kind) for kind in ("audio", "video")} for b in bots}
     await asyncio.sleep(seconds)
     stats = {pid: s.as_dict() for pid, s in (await room.stats()).items()}
+    # bob's receiver of alice's video sends a PLI: the SFU must pass it on to alice
+    alice, bob = bots[0], bots[1]
+    before_pli = alice.tracks["video"].keyframe_requests
+    bob_tap = next(
+        t for t in bob.receivers if t.kind == "video" and t.receiver.track.id == "alice.video"
+    )
+    await asyncio.sleep(0.35)  # past the coalescing interval of earlier requests
+    bob_tap.request_keyframe()
     await asyncio.sleep(0.5)
+    pli_forwarded = alice.tracks["video"].keyframe_requests - before_pli
     stats2 = {pid: s.as_dict() for pid, s in (await room.stats()).items()}
     result = {
         "bots": {b.name: summary(b) for b in bots},
         "sent_at_start": marks,
+        "pli_forwarded": pli_forwarded,
         "stats": stats,
         "stats2": stats2,
         "room": room.describe(),

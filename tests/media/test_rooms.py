@@ -40,6 +40,10 @@ class TestThreePartyRoom:
         assert result["get_decoder_calls"] == 0
         assert result["frames_tapped"] > 0
 
+    def test_receiver_pli_reaches_the_source(self, result: dict[str, Any]) -> None:
+        """A PLI from bob about alice's video makes alice send a keyframe."""
+        assert result["pli_forwarded"] >= 1
+
     def test_stats_per_participant(self, result: dict[str, Any]) -> None:
         """Loss, jitter, RTT and bitrate are reported for every participant."""
         for stats in result["stats2"].values():
