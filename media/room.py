@@ -78,7 +78,8 @@ Announce = Callable[[str, Sequence[str]], Awaitable[None]]
 """Tell (room id, participant ids) that recording is about to start."""
 
 KEYFRAME_INTERVAL = 0.3  # s: at most one PLI per source this often
-NEGOTIATION_TIMEOUT = 15.0
+NEGOTIATION_TIMEOUT = 15.0  # s for the client to answer a re-offer
+CONNECT_TIMEOUT = 30.0  # s from the join answer to a connected peer connection
 
 # What aiortc raises when an SDP cannot be applied; translated to NegotiationError.
 AIORTC_ERRORS = (
@@ -351,7 +352,16 @@ class Room:
     # -- negotiation --------------------------------------------------------------------
 
     async def _negotiation_loop(self, participant: Participant) -> None:
-        await participant.connected.wait()
+        """Owns a participant's renegotiations; a participant that cannot be served leaves."""
+        try:
+            await asyncio.wait_for(participant.connected.wait(), CONNECT_TIMEOUT)
+        except TimeoutError:
+            logger.warning(
+                "participant %s: not connected after %ss", participant.id, CONNECT_TIMEOUT
+            )
+            if self.participants.get(participant.id) is participant:
+                await self.leave(participant.id)
+            return
         while participant.state != ParticipantState.LEFT:
             await participant.negotiation_needed.wait()
             participant.negotiation_needed.clear()
@@ -360,7 +370,14 @@ class Room:
             try:
                 await self._negotiate(participant)
             except (NegotiationError, TimeoutError, ConnectionError, *AIORTC_ERRORS) as exc:
-                logger.warning("participant %s: renegotiation failed: %s", participant.id, exc)
+                logger.warning("participant %s: renegotiation failed: %r", participant.id, exc)
+                if self.participants.get(participant.id) is participant:
+                    await self.leave(participant.id)
+                return
+            except Exception:
+                # the renegotiate callback belongs to the signaling layer and may raise
+                # anything; this loop owns the participant, so it must not die silently
+                logger.exception("participant %s: renegotiation failed", participant.id)
                 if self.participants.get(participant.id) is participant:
                     await self.leave(participant.id)
                 return

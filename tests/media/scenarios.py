@@ -310,6 +310,39 @@ async def matrix(seconds: float = 1.5) -> dict[str, Any]:
     return result
 
 
+async def recording_midstream(seconds: float = 2.0) -> dict[str, Any]:
+    """Start recording in a room already flowing: files start at a keyframe, asked for."""
+    directory = Path(tempfile.mkdtemp())
+    manager, room, bots, sink = await _room_with_bots(
+        ["alice", "bob", "carol"], decode=False, recording_dir=directory
+    )
+    await wait_connected(room, [b.name for b in bots])
+    await asyncio.sleep(0.7)  # mid-GOP: the next natural keyframe is up to 1 s away
+    requests_before = {b.name: b.tracks["video"].keyframe_requests for b in bots}
+    sent_before = {b.name: {k: b.sent(k) for k in ("audio", "video")} for b in bots}
+    await room.start_recording()
+    await asyncio.sleep(seconds)
+    sent_after = {b.name: {k: b.sent(k) for k in ("audio", "video")} for b in bots}
+    results = await room.stop_recording()
+    files, manifest, sha_ok = await asyncio.to_thread(_inspect_recordings, results)
+    result = {
+        "files": files,
+        "manifest": manifest,
+        "manifest_sha_ok": sha_ok,
+        "sent_during": {
+            n: {k: sent_after[n][k] - sent_before[n][k] for k in ("audio", "video")}
+            for n in sent_after
+        },
+        "keyframe_requests": {
+            b.name: b.tracks["video"].keyframe_requests - requests_before[b.name] for b in bots
+        },
+        "sink": [r.participant_id for r in sink.finished],
+        **counters(),
+    }
+    await _teardown(manager, bots)
+    return result
+
+
 def _inspect_recordings(results: list[Any]) -> tuple[dict[str, Any], Any, bool]:
     """Decode each file with PyAV, hash it, read the manifest."""
     files = {}
@@ -317,6 +350,7 @@ def _inspect_recordings(results: list[Any]) -> tuple[dict[str, Any], Any, bool]:
         path = Path(rec.media.path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         frames = {"video": 0, "audio": 0}
+        first_video_keyframe = None
         errors = 0
         with av.open(str(path)) as container:
             streams = {s.type: s for s in container.streams}
@@ -326,6 +360,8 @@ def _inspect_recordings(results: list[Any]) -> tuple[dict[str, Any], Any, bool]:
                 container.seek(0)
                 try:
                     for packet in container.demux(streams[kind]):
+                        if kind == "video" and first_video_keyframe is None and packet.size:
+                            first_video_keyframe = packet.is_keyframe
                         frames[kind] += len(packet.decode())
                 except av.FFmpegError:
                     errors += 1
@@ -342,6 +378,7 @@ def _inspect_recordings(results: list[Any]) -> tuple[dict[str, Any], Any, bool]:
             "real_sha256": digest,
             "frames": frames,
             "decode_errors": errors,
+            "first_video_keyframe": first_video_keyframe,
             "geometry": geometry,
             "tracks": rec.tracks,
         }
@@ -460,6 +497,7 @@ SCENARIOS = {
     "churn": churn,
     "matrix": matrix,
     "recording": recording,
+    "recording_midstream": recording_midstream,
 }
 
 
