@@ -45,6 +45,12 @@ async def serve(port: int, recording_dir: Path) -> None:
     from media.manager import RoomManager
 
     manager = RoomManager(ice_servers=[], recording_dir=recording_dir, capacity_rooms=64)
+    profile_path = os.environ.get("BENCH_MEDIA_PROFILE")  # where to dump a cProfile
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        profiler = cProfile.Profile()
 
     async def websocket(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -94,7 +100,12 @@ async def serve(port: int, recording_dir: Path) -> None:
             result = {"received": received, "lost": lost}
         elif op == "load":
             result = manager.load().__dict__
+        elif op == "profile_start" and profiler is not None:
+            profiler.enable()
         elif op == "close":
+            if profiler is not None and profile_path:
+                profiler.disable()
+                profiler.dump_stats(profile_path)
             await manager.close()
         return web.json_response({"ok": True, "result": result})
 
@@ -231,6 +242,7 @@ async def measure(
         rec_start = _snapshot(bots)
         await asyncio.sleep(warmup)
         start = _snapshot(bots)
+        await control("profile_start")
         cpu0, bots_cpu0, t0 = _proc_cpu_seconds(server.pid), time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
         cpu1, bots_cpu1, t1 = _proc_cpu_seconds(server.pid), time.process_time(), time.monotonic()
