@@ -146,7 +146,10 @@ class Core:
         free = agent.is_free()
         if free == was_free:
             return
-        agent.version += 1
+        # Versions come from the engine-wide counter, so an entry left by an earlier
+        # sign-in of the same agent can never look current.
+        self._token += 1
+        agent.version = self._token
         if free:
             agent.idle_since = now
             self._index_free(agent)

@@ -287,6 +287,18 @@ class TestAgentChoice:
         h.sign_in("late")
         assert offers(h.enqueue("s1")) == [("early", "s1")]
 
+    def test_signing_in_again_counts_idle_time_afresh(self) -> None:
+        """An agent who signs out and in again is idle only since the new sign-in."""
+        h = Harness()
+        h.sign_in("a1")
+        h.advance(5)
+        h.sign_in("a2")
+        h.advance(5)
+        h.send(AgentSignedOut, agent=AgentId("a1"))
+        h.advance(5)
+        h.sign_in("a1")
+        assert offers(h.enqueue("s1")) == [("a2", "s1")]
+
     def test_fewest_sessions_today(self) -> None:
         """With fewest-today, the agent who answered fewer sessions today is chosen."""
         h = Harness(config(queue("labour", agent_choice=AgentChoice.FEWEST_TODAY, wrap_up_s=0)))

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from routing_harness import T0, config, profile, queue, tiers
 
+from routing import rota
 from routing._state import SessionState
 from routing.actions import (
     Action,
@@ -48,7 +49,7 @@ from routing.events import (
     event_from_dict,
 )
 from routing.ids import AgentId, CallerKey, Language, QueueId, SessionId, TimerKey
-from routing.model import AgentProfile, RoutingConfig
+from routing.model import AgentProfile, RoutingConfig, Shift
 from routing.presence import Presence
 
 QUEUES = ("labour", "general")
@@ -56,11 +57,35 @@ PRIORITIES = ("ordinary", "elderly", "wage_claim")
 CALLERS = ("13800000001", "13800000002", "13800000003", None)
 
 
-def make_config() -> RoutingConfig:
+def make_profiles(variant: int) -> list[AgentProfile]:
+    """Six agents; in variant 1 some work shifts that start or end during a run."""
+    shifts = {
+        4: (Shift("08:00", "08:10"),),  # T0 is 08:00 local: goes off duty after 10 min
+        5: (Shift("08:05", "09:00"),),  # comes on duty after 5 min
+        3: (Shift("20:00", "08:20", night_duty=True),),  # night duty ending at 08:20
+    }
+    return [
+        profile(
+            f"a{i}",
+            skills={"labour": 1 + i % 5, "general": 3} if i % 3 else {"labour": 4},
+            tiers={"labour": 1 + i % (3 if variant else 2)},
+            languages=("zh", "yue") if i % 2 else ("zh",),
+            shifts=shifts.get(i, ()) if variant else (),
+        )
+        for i in range(6)
+    ]
+
+
+PROFILES = (make_profiles(0), make_profiles(1))
+
+
+def make_config(variant: int = 0) -> RoutingConfig:
+    """Variant 0: plain tiers, no rota. Variant 1: skip empty tiers, shifts, a roster."""
     return config(
         queue(
             "labour",
-            tiers=tiers((1, 0), (2, 20)),
+            tiers=tiers((1, 0), (2, 20), (3, 40)) if variant else tiers((1, 0), (2, 20)),
+            skip_empty_tiers=bool(variant),
             max_wait_s=100,
             overflow_queue=QueueId("general"),
             overflow_after_s=150,
@@ -69,18 +94,10 @@ def make_config() -> RoutingConfig:
         ),
         queue("general", wrap_up_s=5, ring_timeout_s=10, max_wait_s=200, callback_expires_s=300),
         reoffer_after_s=25,
+        roster=tuple(PROFILES[1]) if variant else (),
+        voicemail_outside_shifts=bool(variant),
     )
 
-
-PROFILES = [
-    profile(
-        f"a{i}",
-        skills={"labour": 1 + i % 5, "general": 3} if i % 3 else {"labour": 4},
-        tiers={"labour": 1 + i % 2},
-        languages=("zh", "yue") if i % 2 else ("zh",),
-    )
-    for i in range(6)
-]
 
 op = st.one_of(
     st.tuples(
@@ -103,8 +120,9 @@ op = st.one_of(
 class Run:
     """Turns operations into events, feeds them, and checks invariants after each."""
 
-    def __init__(self) -> None:
-        self.engine = Engine(make_config())
+    def __init__(self, variant: int = 0) -> None:
+        self.variant = variant
+        self.engine = Engine(make_config(variant))
         self.cfg = self.engine.config
         self.now = T0
         self.timers: dict[str, float] = {}
@@ -183,7 +201,14 @@ class Run:
         if s.language is not None and s.language not in prof.languages:
             return False
         tier = prof.tiers.get(q.id, 1)
-        opens = next(r.opens_after_s for r in q.tiers if r.tier == tier)
+        # With skip_empty_tiers the opening depends on who staffs the tiers now.
+        opens = self.engine._queues[q.id].delays[tier]
+        if q.skip_empty_tiers:
+            assert opens <= next(r.opens_after_s for r in q.tiers if r.tier == tier)
+        else:
+            assert opens == next(r.opens_after_s for r in q.tiers if r.tier == tier)
+        if not rota.on_duty(prof.shifts, now, self.cfg.utc_offset_s):
+            return False
         return now - s.since >= opens and s.excluded.get(AgentId(agent), -math.inf) <= now
 
     def check_eligible(self, offer: OfferSession, now: float) -> None:
@@ -243,9 +268,9 @@ class Run:
                 )
             )
             if self.engine.session_state(sid) is None and sid not in self.recorded:
-                self.created.discard(sid)
+                self.created.discard(sid)  # refused (an error): never existed
         elif kind == "sign_in":
-            prof = PROFILES[operation[1]]
+            prof = PROFILES[self.variant][operation[1]]
             if prof.id not in self.engine._agents:
                 self.profiles[prof.id] = prof
                 presence = Presence.AVAILABLE if operation[2] else Presence.BREAK
@@ -327,10 +352,12 @@ SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 
 class TestInvariants:
     @SETTINGS
-    @given(programs)
-    def test_invariants_hold_after_every_event(self, program: list[tuple[Any, ...]]) -> None:
+    @given(programs, st.sampled_from([0, 1]))
+    def test_invariants_hold_after_every_event(
+        self, program: list[tuple[Any, ...]], variant: int
+    ) -> None:
         """No double offers, no ineligible offers, priority order, no lost sessions."""
-        run = Run()
+        run = Run(variant)
         for operation in program:
             run.apply(operation)
         run.advance(3600)
@@ -338,20 +365,20 @@ class TestInvariants:
 
 class TestReplay:
     @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(programs, st.integers(0, 10_000))
+    @given(programs, st.integers(0, 10_000), st.sampled_from([0, 1]))
     def test_same_log_same_actions_and_snapshot_then_tail(
-        self, program: list[tuple[Any, ...]], cut_seed: int
+        self, program: list[tuple[Any, ...]], cut_seed: int, variant: int
     ) -> None:
         """Replaying the log gives the same actions; so does a snapshot plus the tail."""
-        run = Run()
+        run = Run(variant)
         for operation in program:
             run.apply(operation)
-        replay = Engine(make_config())
+        replay = Engine(make_config(variant))
         assert [dicts(replay.handle(e)) for e in run.log] == [dicts(a) for a in run.outputs]
         assert replay.snapshot() == run.engine.snapshot()
 
         cut = cut_seed % (len(run.log) + 1)
-        head = Engine(make_config())
+        head = Engine(make_config(variant))
         for event in run.log[:cut]:
             head.handle(event)
         restored = Engine.restore(json.loads(json.dumps(head.snapshot())))
