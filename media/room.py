@@ -136,6 +136,7 @@ class Participant:
     last_keyframe_request: float = 0.0
     keyframe_requests_sent: int = 0
     deferred_keyframe: asyncio.TimerHandle | None = None
+    negotiation_task: asyncio.Task[Any] | None = None
     joined_at: float = field(default_factory=time.monotonic)
     extmap: dict[str, int] = field(default_factory=dict)  # header extension ids in use
     payload_types: PayloadTypes = field(default_factory=dict)  # of the client's sections
@@ -238,7 +239,9 @@ class Room:
             if self.announce is not None:
                 await self.announce(self.id, [participant_id])
             self._start_recorder(participant)
-        self._spawn(self._negotiation_loop(participant), f"negotiate {participant_id}")
+        participant.negotiation_task = self._spawn(
+            self._negotiation_loop(participant), f"negotiate {participant_id}"
+        )
         return pc.localDescription.sdp
 
     async def leave(self, participant_id: str) -> None:
@@ -249,8 +252,9 @@ class Room:
         participant.set_state(ParticipantState.LEFT)
         if participant.deferred_keyframe is not None:
             participant.deferred_keyframe.cancel()
-        participant.connected.set()  # release a negotiation loop still waiting
-        participant.negotiation_needed.set()
+        task = participant.negotiation_task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()  # it may be waiting for an answer that will never come
         for tap in participant.inbound.values():
             tap.clear_listeners()
         for other in self.participants.values():
@@ -420,6 +424,27 @@ class Room:
         else:
             self._rebuild_fanout()
 
+    def set_muted(self, source: str, kind: str, *, muted: bool) -> None:
+        """Mute or unmute ``source``'s audio or video for everyone, enforced by the server.
+
+        Unlike a client-side mute, a muted source's packets reach no other participant,
+        whatever the client does. The recording tap still gets them: a recording keeps
+        what each participant sent (decide in recordings/ whether that is wanted).
+        """
+        if source not in self.participants:
+            raise UnknownParticipant(source)
+        if not self.matrix.set_muted(source, kind, muted):
+            return
+        if kind == "video" and not muted:
+            for participant in self.participants.values():
+                outbound = participant.outbound.get((source, "video"))
+                if outbound is not None:
+                    outbound.track.hold_until_keyframe()
+            self._rebuild_fanout()
+            self.request_keyframe(source, force=True)
+        else:
+            self._rebuild_fanout()
+
     def request_keyframe(self, source: str, *, force: bool = False) -> bool:
         """Ask ``source`` for a video keyframe.
 
@@ -493,6 +518,7 @@ class Room:
                 p.id: {
                     "state": p.state.name.lower(),
                     "sends": sorted(p.sends),
+                    "muted": self.matrix.muted(p.id),
                     "frames_in": {kind: tap.frames for kind, tap in p.inbound.items()},
                     "receives": sorted(
                         f"{s}.{k}" for (s, k), o in p.outbound.items() if o.negotiated
@@ -504,11 +530,12 @@ class Room:
             "recording": self.recording.recording_id if self.recording else None,
         }
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         task.set_name(f"room {self.id}: {name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> list[RecordedParticipant]:
         """Stop recording (if any), close every connection, cancel the room's tasks."""

@@ -30,6 +30,23 @@ class RouteMatrix:
 
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], Route] = {}
+        self._muted: set[tuple[str, str]] = set()  # (source, kind) silenced for everyone
+
+    def set_muted(self, source: str, kind: str, muted: bool) -> bool:
+        """Server-enforced mute of one source's kind towards everyone; True if changed."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        key = (source, kind)
+        if muted == (key in self._muted):
+            return False
+        if muted:
+            self._muted.add(key)
+        else:
+            self._muted.discard(key)
+        return True
+
+    def muted(self, source: str) -> list[str]:
+        return [kind for kind in KINDS if (source, kind) in self._muted]
 
     def set(self, source: str, destination: str, *, audio: bool, video: bool) -> bool:
         """Set one pair; return True when anything changed."""
@@ -47,7 +64,11 @@ class RouteMatrix:
         return self._routes.get((source, destination), OPEN)
 
     def allows(self, source: str, destination: str, kind: str) -> bool:
-        return source != destination and self.get(source, destination).allows(kind)
+        return (
+            source != destination
+            and (source, kind) not in self._muted
+            and self.get(source, destination).allows(kind)
+        )
 
     def forget(self, participant: str) -> None:
         """Drop every rule naming ``participant`` (it left; a rejoin starts open)."""

@@ -295,7 +295,24 @@ async def matrix(seconds: float = 1.5) -> dict[str, Any]:
     room.set_route("alice", "bob", audio=True, video=True)
     await asyncio.sleep(seconds)
     restored = snap()
+    # server-enforced mute of alice's audio towards everyone
+    room.set_muted("alice", "audio", muted=True)
+    await asyncio.sleep(0.3)
+    mute_start = {b.name: b.received("alice", "audio") for b in (bob, carol)}
+    await asyncio.sleep(seconds / 2)
+    mute_end = {b.name: b.received("alice", "audio") for b in (bob, carol)}
+    muted_described = room.describe()["participants"]["alice"]["muted"]
+    room.set_muted("alice", "audio", muted=False)
+    await asyncio.sleep(seconds / 2)
+    unmuted = {b.name: b.received("alice", "audio") for b in (bob, carol)}
     result = {
+        "mute": {
+            "start": mute_start,
+            "end": mute_end,
+            "after": unmuted,
+            "described": muted_described,
+            "bob<carol.video": bob.received("carol", "video"),
+        },
         "before": before,
         "cut_start": cut_start,
         "cut_end": cut_end,

@@ -114,6 +114,14 @@ class TestRouteMatrix:
         inbound = result["bots"]["bob"]["inbound"]["alice.video"]
         assert inbound["decode_errors"] == 0
 
+    def test_server_mute_silences_a_source_for_everyone(self, result: dict[str, Any]) -> None:
+        """While alice's audio is muted by the server nobody receives it; then it returns."""
+        mute = result["mute"]
+        assert mute["described"] == ["audio"]
+        assert mute["end"] == mute["start"]
+        for name in ("bob", "carol"):
+            assert mute["after"][name] > mute["end"][name] + 20
+
 
 class TestRecording:
     @pytest.fixture(scope="class")

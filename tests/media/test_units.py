@@ -75,6 +75,19 @@ class TestRouteMatrix:
         assert matrix.set("a", "b", audio=True, video=True)
         assert matrix.as_dict() == {}
 
+    def test_mute_is_per_source_and_kind(self) -> None:
+        """A server mute silences one source's kind towards everyone, until unmuted."""
+        matrix = RouteMatrix()
+        assert matrix.set_muted("a", "audio", True)
+        assert not matrix.set_muted("a", "audio", True)
+        assert not matrix.allows("a", "b", "audio")
+        assert not matrix.allows("a", "c", "audio")
+        assert matrix.allows("a", "b", "video")
+        assert matrix.allows("b", "a", "audio")
+        assert matrix.muted("a") == ["audio"]
+        assert matrix.set_muted("a", "audio", False)
+        assert matrix.allows("a", "b", "audio")
+
     def test_never_to_self(self) -> None:
         """A participant is never routed to itself."""
         with pytest.raises(ValueError, match="itself"):
