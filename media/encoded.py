@@ -18,6 +18,11 @@ starts the thread, for a ``_FrameTap``:
   the worker's stop signal, so the thread ends before it ever creates a decoder.
 - ``put(None)`` is how ``RTCRtpReceiver`` stops its decoder: it ends the stream.
 
+It also replaces the receiver's jitter buffer (``__jitter_buffer``): video frames leave
+at their marker-bit packet and old unrecoverable holes are skipped
+(``MarkerJitterBuffer``); Opus packets leave at once (``AudioPassThrough``). Same
+``add(packet) -> (pli_flag, frame)`` interface as aiortc's ``JitterBuffer``.
+
 Keyframe requests cross the seam twice: PLI/FIR from a downstream peer reach
 ``RTCRtpSender._send_keyframe()``, which for packets would only set a flag nobody reads,
 so ``on_keyframe_request`` replaces it per sender instance; and upstream we ask the
@@ -81,10 +86,9 @@ def vp8_dimensions(data: bytes) -> tuple[int, int] | None:
 
 @dataclass
 class SeamCounters:
-    """Process-wide counters: frames taken from jitter buffers, frames given to decoders."""
+    """Process-wide count of frames taken from jitter buffers instead of decoders."""
 
     frames_tapped: int = 0
-    frames_to_decoder: int = 0
 
 
 COUNTERS = SeamCounters()
