@@ -116,8 +116,11 @@ class Engine(Core):
         Raises a :class:`~routing.errors.RoutingError` subclass, having changed nothing,
         when the event is invalid in the current state.
         """
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise InvalidRequest(f"not a routing event: {type(event).__name__}")
         actions: Actions = []
-        self._handlers[type(event)](event, actions)
+        handler(event, actions)
         while self._emptied:
             # A tier emptied (skip_empty_tiers): later tiers opened early for everyone.
             qid = min(self._emptied)

@@ -874,6 +874,14 @@ class TestTimers:
 
 
 class TestErrors:
+    def test_not_a_routing_event(self) -> None:
+        """The bare Event base class (or any foreign type) is refused."""
+        from routing.errors import InvalidRequest
+        from routing.events import Event
+
+        with pytest.raises(InvalidRequest):
+            Harness().feed(Event(now=T0))
+
     def test_unknown_names_raise_and_change_nothing(self) -> None:
         """Events naming unknown agents, sessions or queues raise and leave no trace."""
         from routing.errors import (
