@@ -21,7 +21,10 @@ style of python-websockets' protocol core::
   ``Engine.snapshot()`` / ``Engine.restore()`` give a JSON-able state, so the driver can
   rebuild from a snapshot plus the tail of its event stream.
 * ``routing.erlang`` (Erlang C) and ``routing.simulate`` (a discrete-event simulator
-  that drives the real engine) are for sizing rotas and checking the engine.
+  that drives the real engine) are for sizing rotas and checking the engine;
+  ``routing.cli`` has the argparse helpers behind ``hotline erlang`` / ``simulate``.
+
+docs/routing.md has the driver contract and the routing rules in full.
 """
 
 from __future__ import annotations

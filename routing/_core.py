@@ -517,6 +517,8 @@ class Core:
             s.told_pos, s.told_est, s.told_at = position, est, now
             actions.append(TellPosition(s.id, position, est))
         if held:
+            # One tick per queue per interval, even if a held caller is due sooner: a
+            # tick costs the whole line, so it must not follow every arrival.
             self._start(f"pos:{q.cfg.id}", now + interval, actions)
 
     # --- duty

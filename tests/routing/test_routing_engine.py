@@ -95,6 +95,16 @@ class TestEventDriven:
         assert offers(acts) == [("a1", "s1")]
         assert of(acts, OfferSession)[0].expires_at == T0 + 20.0
 
+    def test_a_long_line_with_busy_agents_needs_no_timers(self) -> None:
+        """While every agent is busy, waiting callers cost no tier timers: nothing polls."""
+        h = Harness(config(queue("labour", tiers=tiers((1, 0), (2, 30), (3, 60)))))
+        h.sign_in("a1")
+        h.enqueue("s0")
+        answer(h, "a1", "s0")
+        for i in range(1, 200):
+            h.enqueue(f"s{i}")
+        assert [k for k in h.timers if not k.startswith("pos:")] == []
+
     def test_agent_becoming_free_is_offered_in_the_same_call(self) -> None:
         """An agent who turns available gets the waiting session in that same call."""
         h = Harness()
