@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -106,6 +106,7 @@ class RedisBackplane(Backplane):
         self.keys = _Keys(prefix)
         self._redis: aioredis.Redis | None = None
         self._reader: aioredis.Redis | None = None
+        self._listener: aioredis.Redis | None = None
         self._receiver: Receiver | None = None
         self._released = asyncio.Event()
         self._subscribed = asyncio.Event()
@@ -119,9 +120,15 @@ class RedisBackplane(Backplane):
 
     async def start(self, receiver: Receiver) -> None:
         self._receiver = receiver
+        # Ordinary commands fail fast (redis-py's 5 s socket timeout); the blocking XREAD
+        # and the pub/sub listener wait indefinitely on their own pool.
         self._redis = aioredis.Redis.from_url(self._url)
-        # Blocking XREADs get their own pool so they never starve ordinary commands.
-        self._reader = aioredis.Redis.from_url(self._url)
+        self._reader = aioredis.Redis.from_url(
+            self._url, socket_timeout=None, socket_keepalive=True
+        )
+        self._listener = aioredis.Redis.from_url(
+            self._url, socket_timeout=None, socket_keepalive=True
+        )
         try:
             await self._redis.ping()
         except RedisError as exc:
@@ -138,7 +145,9 @@ class RedisBackplane(Backplane):
         channel = self.keys.proc(self.process_id).encode()
         released = self.keys.released.encode()
         while True:
-            pubsub = self.redis.pubsub()
+            if self._listener is None:
+                raise BackplaneError("backplane is not started")
+            pubsub = self._listener.pubsub()
             try:
                 await pubsub.subscribe(channel, released)
                 if self._local:
@@ -170,10 +179,10 @@ class RedisBackplane(Backplane):
 
     async def close(self) -> None:
         self._receiver = None
-        for client in (self._redis, self._reader):
+        for client in (self._redis, self._reader, self._listener):
             if client is not None:
                 await client.aclose()
-        self._redis = self._reader = None
+        self._redis = self._reader = self._listener = None
 
     async def append(self, record: Mapping[str, Any]) -> str:
         try:
@@ -230,6 +239,17 @@ class RedisBackplane(Backplane):
             self.keys.snap,
             self.keys.conns,
         )
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation that redis-py swallowed (it can retry a cancelled call)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class _Keys:
@@ -310,8 +330,20 @@ class _RedisTerm(Term):
         last = after or "0-0"
         key = self._bp.keys.log
         while True:
+            _raise_if_cancelled()
+            # The blocking read runs in its own task: redis-py can swallow a cancellation
+            # that lands mid-read and retry the command, so on cancel we also drop the
+            # reader's connections, which ends the read for certain.
+            pending: asyncio.Task[Any] = asyncio.create_task(
+                _await(reader.xread({key: last}, count=self._bp.read_count, block=0))
+            )
             try:
-                result: Any = await reader.xread({key: last}, count=self._bp.read_count, block=0)
+                result: Any = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                pending.cancel()
+                await reader.connection_pool.disconnect()
+                await asyncio.wait([pending], timeout=1.0)
+                raise
             except RedisError as exc:
                 raise BackplaneError(f"reading the log failed: {exc}") from exc
             for _stream, entries in result:
@@ -330,6 +362,7 @@ class _RedisTerm(Term):
             sent = await bp._commit(keys=[bp.keys.lease, bp.keys.cursor, bp.keys.conns], args=args)
         except RedisError as exc:
             raise BackplaneError(f"commit failed: {exc}") from exc
+        _raise_if_cancelled()
         if sent == -1:
             self._lose()
             raise LeaseLost("lease lost before commit")

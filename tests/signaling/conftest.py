@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -142,10 +143,17 @@ async def backplane_factory(
         return bp
 
     yield factory
-    cleaner = RedisBackplane(url, prefix=prefix)
-    await cleaner.start(lambda key, payload: None)
-    await cleaner.delete_all()
-    await cleaner.close()
+    await delete_prefix(url, prefix)
+
+
+async def delete_prefix(url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -160,8 +168,8 @@ def config() -> RoutingConfig:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: Callable[..., Any],
     backplane_factory: Callable[[], Backplane],
+    aiohttp_client: Callable[..., Any],
     outcomes: Outcomes,
     config: RoutingConfig,
 ) -> TestClient[Any, Any]:

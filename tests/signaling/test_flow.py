@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from aiohttp import WSCloseCode, WSMsgType
+
 from signaling import protocol as p
-from tests.signaling.conftest import Outcomes, Peer
+from tests.signaling.conftest import Outcomes, Peer, make_config
 
 Connect = Callable[..., Any]
 
@@ -48,3 +51,239 @@ class TestOfferAndAccept:
         assert recorded.outcome.value == "answered"
         assert recorded.answered_at is not None
         assert str(recorded.caller).startswith("tel:")
+
+
+class TestBadInput:
+    async def test_bad_messages_get_errors_and_change_nothing(self, connect: Connect) -> None:
+        """Garbage, unknown types and invalid fields are answered with error; the
+        connection stays usable and the flow goes on as if they never came."""
+        agent: Peer = await connect("agent:A1")
+        for raw, code in [
+            ("not json", p.ErrorCode.BAD_JSON),
+            ('{"v":1,"type":"fly"}', p.ErrorCode.UNKNOWN_TYPE),
+            ('{"v":1,"type":"presence","state":"asleep"}', p.ErrorCode.BAD_FIELD),
+            ('{"v":1,"type":"accept","offer_id":"nope"}', p.ErrorCode.BAD_STATE),
+            (
+                '{"v":1,"type":"join_queue","category":"general","language":"zh"}',
+                p.ErrorCode.NOT_ALLOWED,
+            ),
+            ("x" * 20_000, p.ErrorCode.TOO_LARGE),
+            (b"\x00\x01binary", p.ErrorCode.BAD_JSON),
+        ]:
+            await agent.send_raw(raw)
+            error = await agent.expect(p.Error)
+            assert error.code is code, raw
+        _caller, queued = await queue_caller(connect, "u1")
+        await available(agent)
+        offer = await agent.expect(p.Offer)
+        assert offer.session_id == queued.session_id
+
+    async def test_nothing_but_ping_before_hello(self, connect: Connect) -> None:
+        """Until hello, messages are refused with not_allowed; ping is answered."""
+        peer: Peer = await connect("caller:u1", hello=False)
+        await peer.send("ping", nonce="n1")
+        assert await peer.expect(p.Pong) == p.Pong(nonce="n1")
+        await peer.send("join_queue", category="general", language="zh")
+        assert (await peer.expect(p.Error)).code is p.ErrorCode.NOT_ALLOWED
+        await peer.send("hello")
+        await peer.expect(p.Welcome)
+        await peer.send("hello")
+        assert (await peer.expect(p.Error)).code is p.ErrorCode.BAD_STATE
+
+    async def test_unauthenticated_upgrade_is_refused(self, client: Any) -> None:
+        """Without an identity the WebSocket upgrade gets 401."""
+        response = await client.get("/ws")
+        assert response.status == 401
+
+    async def test_staff_without_agent_role_cannot_sign_in(self, connect: Connect) -> None:
+        """An admin with no agent id is told not_allowed on hello."""
+        peer: Peer = await connect("staff:boss", hello=False)
+        await peer.send("hello")
+        assert (await peer.expect(p.Error)).code is p.ErrorCode.NOT_ALLOWED
+
+    async def test_caller_cannot_use_agent_messages(self, connect: Connect) -> None:
+        """Role checks: a caller may not accept offers."""
+        caller: Peer = await connect("caller:u1")
+        await caller.send("accept", offer_id="S-1.1")
+        error = await caller.expect(p.Error)
+        assert (error.code, error.ref) == (p.ErrorCode.NOT_ALLOWED, "accept")
+
+    async def test_bad_resume_token_is_refused(self, connect: Connect) -> None:
+        """A forged token is refused with bad_token and the peer may say hello again."""
+        peer: Peer = await connect("caller:u1", hello=False)
+        await peer.send("hello", resume_token="Yzo0ZjNhfHUxfDE3OTU0NDQ4MDA.forgedforgedforged")
+        assert (await peer.expect(p.Error)).code is p.ErrorCode.BAD_TOKEN
+        await peer.send("hello")
+        assert not (await peer.expect(p.Welcome)).resumed
+
+
+class TestOffersMoveOn:
+    async def test_rejected_offer_goes_to_the_next_agent(self, connect: Connect) -> None:
+        """A rejects; the same session is offered to B."""
+        a: Peer = await connect("agent:A1")
+        await available(a)
+        b: Peer = await connect("agent:A2")
+        await available(b)
+        _caller, queued = await queue_caller(connect, "u1")
+        first, other = a, b
+        offer = await first.expect(p.Offer)
+        await first.send("reject", offer_id=offer.offer_id)
+        again = await other.expect(p.Offer)
+        assert again.session_id == queued.session_id
+
+    async def test_disconnect_mid_offer_moves_on_at_once(
+        self, connect: Connect, outcomes: Outcomes
+    ) -> None:
+        """The offered agent's socket drops: the session is offered to another agent."""
+        a: Peer = await connect("agent:A1")
+        await available(a)
+        caller, queued = await queue_caller(connect, "u1")
+        offer = await a.expect(p.Offer)
+        assert offer.session_id == queued.session_id
+        await a.close()
+        b: Peer = await connect("agent:A2")
+        await available(b)
+        again = await b.expect(p.Offer)
+        assert again.session_id == queued.session_id
+        await b.send("accept", offer_id=again.offer_id)
+        assert (await caller.expect(p.Connected)).agent_id == "A2"
+
+    async def test_agent_disconnect_in_session_puts_caller_back_at_the_head(
+        self, connect: Connect
+    ) -> None:
+        """A live session whose agent drops goes back to the head of its line."""
+        a: Peer = await connect("agent:A1")
+        await available(a)
+        caller, queued = await queue_caller(connect, "u1")
+        offer = await a.expect(p.Offer)
+        await a.send("accept", offer_id=offer.offer_id)
+        await caller.expect(p.Connected)
+        _, _later = await queue_caller(connect, "u2")
+        await a.close()
+        b: Peer = await connect("agent:A2")
+        await available(b)
+        assert (await b.expect(p.Offer)).session_id == queued.session_id
+
+
+class TestRingTimeout:
+    @pytest.fixture
+    def config(self) -> Any:
+        return make_config(ring_timeout_s=0.3)
+
+    async def test_unanswered_offer_times_out_and_moves_on(self, connect: Connect) -> None:
+        """An offer not answered within the ring timeout is cancelled and re-offered;
+        the timer is armed by the driver and fires through the log."""
+        a: Peer = await connect("agent:A1")
+        await available(a)
+        _caller, queued = await queue_caller(connect, "u1")
+        await a.expect(p.Offer)
+        b: Peer = await connect("agent:A2")
+        await available(b)
+        cancelled = await a.expect(p.OfferCancelled, within=3)
+        assert cancelled.reason is p.CancelReason.TIMEOUT
+        assert (await b.expect(p.Offer, within=3)).session_id == queued.session_id
+
+
+class TestResume:
+    async def test_caller_reconnecting_within_grace_keeps_place(
+        self, connect: Connect, outcomes: Outcomes
+    ) -> None:
+        """A caller who drops and comes back with the resume token is still in line."""
+        caller: Peer = await connect("caller:u1", hello=False)
+        await caller.send("hello")
+        token = (await caller.expect(p.Welcome)).resume_token
+        await caller.send("join_queue", category="general", language="zh")
+        queued = await caller.expect(p.Queued)
+        await caller.close()
+        back: Peer = await connect("caller:u1", hello=False)
+        await back.send("hello", resume_token=token)
+        assert (await back.expect(p.Welcome)).resumed
+        assert (await back.expect(p.Queued)).session_id == queued.session_id
+        agent: Peer = await connect("agent:A1")
+        await available(agent)
+        offer = await agent.expect(p.Offer)
+        assert offer.session_id == queued.session_id
+        await agent.send("accept", offer_id=offer.offer_id)
+        await back.expect(p.Connected)
+        assert outcomes.recorded == []
+
+    async def test_token_of_another_caller_is_refused(self, connect: Connect) -> None:
+        """A resume token only works for the identity it was issued to."""
+        caller: Peer = await connect("caller:u1", hello=False)
+        await caller.send("hello")
+        token = (await caller.expect(p.Welcome)).resume_token
+        thief: Peer = await connect("caller:u2", hello=False)
+        await thief.send("hello", resume_token=token)
+        assert (await thief.expect(p.Error)).code is p.ErrorCode.BAD_TOKEN
+
+    async def test_caller_gone_past_grace_is_abandoned(
+        self, connect: Connect, outcomes: Outcomes
+    ) -> None:
+        """Not back within the grace period (1 s here): recorded as abandoned."""
+        caller, queued = await queue_caller(connect, "u1")
+        await caller.close()
+        (recorded,) = await outcomes.wait_for(1, within=5)
+        assert recorded.session == queued.session_id
+        assert recorded.outcome.value == "abandoned"
+
+
+class TestCallbackAndTransfer:
+    async def test_callback_keeps_place_after_hangup(
+        self, connect: Connect, outcomes: Outcomes
+    ) -> None:
+        """A caller who asked for a callback hangs up; the agent is offered a callback
+        with the masked number, and no abandonment is recorded."""
+        caller, queued = await queue_caller(connect, "u1", phone="138 1234 5678")
+        await caller.send("request_callback")
+        await caller.close()
+        agent: Peer = await connect("agent:A1")
+        await available(agent)
+        offer = await agent.expect(p.Offer, within=5)
+        assert offer.session_id == queued.session_id
+        assert offer.kind is p.OfferKind.CALLBACK
+        assert offer.phone == "138****5678"
+        await agent.send("accept", offer_id=offer.offer_id)
+        await agent.expect(p.Connected)
+        await agent.send("end", session_id=queued.session_id)
+        (recorded,) = await outcomes.wait_for(1)
+        assert recorded.outcome.value == "callback_done"
+
+    async def test_transfer_to_queue_requeues_the_caller(
+        self, connect: Connect, outcomes: Outcomes
+    ) -> None:
+        """A blind transfer records the leg as transferred and queues the caller anew."""
+        caller, queued = await queue_caller(connect, "u1")
+        agent: Peer = await connect("agent:A1")
+        await available(agent)
+        offer = await agent.expect(p.Offer)
+        await agent.send("accept", offer_id=offer.offer_id)
+        await caller.expect(p.Connected)
+        await agent.send("transfer", session_id=queued.session_id, to_queue="legal_aid")
+        requeued = await caller.expect(p.Queued)
+        assert requeued.session_id != queued.session_id
+        assert requeued.category.value == "legal_aid"
+        (recorded,) = await outcomes.wait_for(1)
+        assert recorded.outcome.value == "transferred"
+        assert recorded.transferred_to == requeued.session_id
+
+    async def test_leave_queue_is_recorded_abandoned(
+        self, connect: Connect, outcomes: Outcomes
+    ) -> None:
+        """Leaving the line ends the session as abandoned and tells the caller."""
+        caller, _queued = await queue_caller(connect, "u1")
+        await caller.send("leave_queue")
+        ended = await caller.expect(p.Ended)
+        assert ended.outcome is p.Outcome.ABANDONED
+        await caller.send("leave_queue")
+        assert (await caller.expect(p.Error)).code is p.ErrorCode.BAD_STATE
+        assert len(await outcomes.wait_for(1)) == 1
+
+
+class TestShutdown:
+    async def test_open_sockets_are_closed_going_away(self, client: Any, connect: Connect) -> None:
+        """Stopping the server closes every socket with 1001 GOING_AWAY."""
+        peer: Peer = await connect("caller:u1")
+        await client.server.close()
+        msg = await peer.ws.receive(timeout=5)
+        assert msg.type is WSMsgType.CLOSE
+        assert msg.data == WSCloseCode.GOING_AWAY
