@@ -3,7 +3,8 @@
 - ``media.encoded``: the seam over aiortc's receiver and sender (``av.Packet`` in and out).
 - ``media.room`` / ``media.manager``: rooms, participants, renegotiation, keyframes.
 - ``media.routes``: who hears and sees whom.
-- ``media.recording``: WebM per participant, a manifest, the ``RecordingSink`` interface.
+- ``media.recording``: WebM per participant and a manifest, reported to a ``RecordingSink``
+  (``recordings.model``: the sink interface and the recorded-file types).
 - ``media.stats``: loss, jitter, RTT, bitrate per participant.
 - ``media.ice``: ICE servers and coturn REST-API TURN credentials.
 - ``media.bots``: aiortc bots for tests and benchmarks.
@@ -21,9 +22,10 @@ from media.errors import (
 )
 from media.ice import IceSettings, TurnCredentials, rtc_configuration, turn_credentials
 from media.manager import NodeLoad, RoomManager
-from media.recording import NullSink, RecordedFile, RecordedParticipant, RecordingSink
+from media.recording import NullSink
 from media.room import Participant, ParticipantState, Room
 from media.stats import ParticipantStats
+from recordings.model import RecordedFile, RecordedParticipant, RecordingSink
 
 __all__ = [
     "DuplicateParticipant",

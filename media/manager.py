@@ -17,8 +17,8 @@ from pathlib import Path
 from aiortc import RTCIceServer
 
 from media.errors import RoomError, RoomFullError
-from media.recording import RecordingSink
 from media.room import Announce, Room
+from recordings.model import RecordingSink
 
 DEFAULT_ROOM_CAPACITY = 8
 

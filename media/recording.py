@@ -13,9 +13,10 @@ audio that arrives before the first video keyframe is held (already placed in ti
 written once the file is opened, because the WebM header needs the picture size, which
 only a keyframe carries.
 
-Where the results go is the caller's business: a ``RecordingSink`` (the lead wires it to
-``recordings/`` + ``cases/``) receives one ``RecordedParticipant`` per file when the
-recording stops. media/ never touches the database.
+Where the results go is the caller's business: a ``RecordingSink`` (defined in
+``recordings.model``; the application uses ``recordings.store.DatabaseRecordingSink``)
+receives one ``RecordedParticipant`` per file when the recording stops. media/ never
+touches the database.
 """
 
 from __future__ import annotations
@@ -29,42 +30,16 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import av
 
 from media.encoded import vp8_dimensions
+from recordings.model import RecordedFile, RecordedParticipant, RecordingSink
 
 logger = logging.getLogger(__name__)
 
 MAX_HELD_AUDIO = 500  # 10 s of 20 ms frames waiting for the first video keyframe
-
-
-@dataclass(frozen=True)
-class RecordedFile:
-    path: str
-    size: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class RecordedParticipant:
-    """One participant's recording, as handed to the ``RecordingSink``."""
-
-    room_id: str
-    recording_id: str
-    participant_id: str
-    media: RecordedFile  # the WebM file
-    manifest: RecordedFile  # the room's manifest (shared by the participants' entries)
-    started_at: dt.datetime
-    ended_at: dt.datetime
-    tracks: dict[str, int]  # kind -> packets written
-
-
-class RecordingSink(Protocol):
-    """Receives finished recordings; the lead wires it to recordings/ and cases/."""
-
-    async def recording_finished(self, recording: RecordedParticipant) -> None: ...
 
 
 class NullSink:

@@ -57,7 +57,7 @@ from media.errors import (
     UnknownParticipant,
 )
 from media.ice import rtc_configuration
-from media.recording import NullSink, RecordedParticipant, RecordingSink, RoomRecording
+from media.recording import NullSink, RoomRecording
 from media.routes import KINDS, RouteMatrix
 from media.sdp import (
     PayloadTypes,
@@ -68,6 +68,7 @@ from media.sdp import (
     restrict_codecs,
 )
 from media.stats import ParticipantStats, StatsSampler
+from recordings.model import RecordedParticipant, RecordingSink
 
 logger = logging.getLogger(__name__)
 

@@ -23,12 +23,17 @@ import av
 from aiortc import RTCPeerConnection, rtcrtpreceiver
 from aiortc.mediastreams import MediaStreamTrack
 
+from cases import migrate
+from cases.db import Database
+from cases.models import Recording
 from media.bots import Bot, Clip, LoopingTrack, encode_opus_clip, encode_vp8_clip
 from media.encoded import COUNTERS, EncodedReceiver, PacketTrack, on_keyframe_request
 from media.ice import rtc_configuration
 from media.manager import RoomManager
 from media.recording import NullSink
 from media.room import Room
+from recordings.model import RecordedParticipant, RecordingSink
+from recordings.store import DatabaseRecordingSink, verify_integrity
 
 DECODER_CALLS = {"count": 0}
 _original_get_decoder = rtcrtpreceiver.get_decoder
@@ -407,18 +412,63 @@ def _inspect_recordings(results: list[Any]) -> tuple[dict[str, Any], Any, bool]:
     return files, manifest, sha_ok
 
 
+class _TeeSink:
+    """Hands each finished file to every sink in turn."""
+
+    def __init__(self, *sinks: RecordingSink) -> None:
+        self.sinks = sinks
+
+    async def recording_finished(self, recording: RecordedParticipant) -> None:
+        for sink in self.sinks:
+            await sink.recording_finished(recording)
+
+
+async def _database_rows(db: Database, recording_id: str) -> dict[str, Any]:
+    """What the record holds for a recording, next to each file's real size and hash."""
+    async with db.session() as session:
+        row = await session.get(Recording, recording_id)
+        assert row is not None, recording_id
+        files = {
+            f.participant: {
+                "path": f.path,
+                "size": f.size_bytes,
+                "sha256": f.sha256,
+                **await asyncio.to_thread(_real_size_and_sha256, Path(f.path)),
+            }
+            for f in row.files
+        }
+        return {"room_id": row.room_id, "manifest_path": row.manifest_path, "files": files}
+
+
+def _real_size_and_sha256(path: Path) -> dict[str, Any]:
+    return {
+        "real_size": path.stat().st_size,
+        "real_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+
+
 async def recording(seconds: float = 3.0) -> dict[str, Any]:
-    """Record a three-party room; decode the files; compare with what the bots sent."""
+    """Record a three-party room; decode the files; compare with what the bots sent.
+
+    The files go to a NullSink and, through ``recordings.store.DatabaseRecordingSink``, to a
+    real (migrated) SQLite database, whose hashes are compared with the files.
+    """
     directory = Path(tempfile.mkdtemp())
     video, audio = clips()
     sink = NullSink()
+    database_url = f"sqlite:///{directory / 'record.sqlite3'}"
+    await migrate.upgrade(database_url)
+    db = Database(database_url)
     announced: list[tuple[str, list[str]]] = []
 
     async def announce(room_id: str, participants: Any) -> None:
         announced.append((room_id, list(participants)))
 
     manager = RoomManager(
-        ice_servers=[], recording_dir=directory, recording_sink=sink, announce=announce
+        ice_servers=[],
+        recording_dir=directory,
+        recording_sink=_TeeSink(sink, DatabaseRecordingSink(db)),
+        announce=announce,
     )
     room = manager.create_room("room-rec")
     recording_id = await room.start_recording()
@@ -438,12 +488,16 @@ async def recording(seconds: float = 3.0) -> dict[str, Any]:
         "announced": announced,
         "files": files,
         "sink": [r.participant_id for r in sink.finished],
+        "database": await _database_rows(db, recording_id),
+        "integrity_problems": [str(p) for p in await verify_integrity(db, recording_id)],
+        "manifest_path": results[0].manifest.path if results else None,
         "manifest": manifest,
         "manifest_sha_ok": manifest_sha_ok,
         "bots": {b.name: summary(b) for b in bots},
         **counters(),
     }
     await _teardown(manager, bots)
+    await db.close()
     return result
 
 

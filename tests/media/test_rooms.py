@@ -153,6 +153,18 @@ class TestRecording:
         assert result["manifest_sha_ok"]
         assert sorted(result["sink"]) == ["alice", "bob", "carol"]
 
+    def test_sha256_in_the_database_is_the_files(self, result: dict[str, Any]) -> None:
+        """Through DatabaseRecordingSink into SQLite: one row per file, hash and size real."""
+        database = result["database"]
+        assert database["room_id"] == "room-rec"
+        assert database["manifest_path"] == result["manifest_path"]
+        assert sorted(database["files"]) == ["alice", "bob", "carol"]
+        for name, row in database["files"].items():
+            assert row["sha256"] == row["real_sha256"] == result["files"][name]["real_sha256"]
+            assert row["size"] == row["real_size"]
+            assert row["path"] == result["files"][name]["path"]
+        assert result["integrity_problems"] == []
+
     def test_manifest_lines_tracks_up(self, result: dict[str, Any]) -> None:
         """The manifest places every track on the recording's clock."""
         manifest = result["manifest"]
