@@ -35,7 +35,9 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
-	$(BIN)/coverage report --fail-under=0 | tail -n 3
+	$(BIN)/coverage report | tail -n 1
+	@# STYLE.md: the pure routing core is covered completely, every branch.
+	$(BIN)/coverage report --include='routing/*' --fail-under=100 | tail -n 1
 
 test: lint typecheck pytest
 

@@ -8,7 +8,6 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -22,9 +21,8 @@ from hotline.app import create_app
 from hotline.auth import hash_password
 from hotline.demo import seed_demo
 from hotline.settings import Settings, SettingsError, load_settings
-from routing.erlang import agents_for_target, erlang_c
+from routing import cli as routing_cli
 from routing.errors import RoutingError
-from routing.simulate import simulate, simulate_scenario
 
 
 def _print_passwords(passwords: dict[str, str] | None) -> None:
@@ -132,95 +130,26 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _emit(result: dict[str, Any]) -> int:
+def _run_json(
+    compute: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace
+) -> int:
+    try:
+        result = compute(args)
+    except (RoutingError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
 
-def cmd_erlang(_settings: Settings | None, args: argparse.Namespace) -> int:
-    try:
-        if args.target_sl is not None:
-            result = agents_for_target(
-                arrival_rate=args.arrival_rate,
-                aht=args.aht,
-                target_sl=args.target_sl,
-                sl_threshold=args.sl_threshold,
-            )
-        else:
-            result = erlang_c(
-                arrival_rate=args.arrival_rate,
-                aht=args.aht,
-                agents=args.agents,
-                sl_threshold=args.sl_threshold,
-            )
-    except RoutingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return _emit(result)
-
-
-def cmd_simulate(_settings: Settings | None, args: argparse.Namespace) -> int:
-    try:
-        if args.scenario is not None:
-            result = simulate_scenario(
-                args.scenario, calls=args.calls, seed=args.seed, sl_threshold=args.sl_threshold
-            )
-        else:
-            missing = [f for f in ("agents", "arrival_rate", "aht") if getattr(args, f) is None]
-            if missing:
-                flags = ", ".join("--" + f.replace("_", "-") for f in missing)
-                print(f"error: without --scenario, give {flags}", file=sys.stderr)
-                return 2
-            result = simulate(
-                agents=args.agents,
-                arrival_rate=args.arrival_rate,
-                aht=args.aht,
-                calls=args.calls if args.calls is not None else 10_000,
-                seed=args.seed if args.seed is not None else 1,
-                sl_threshold=args.sl_threshold if args.sl_threshold is not None else 15.0,
-                patience=args.patience,
-            )
-    except (RoutingError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return _emit(result)
-
-
-def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-        if not value > 0 or value != value or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
-        return value
-
-    return parse
-
-
 def _add_queueing_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     erlang = sub.add_parser("erlang", help="Erlang C: waits and service level, or agents needed")
-    erlang.add_argument("--arrival-rate", type=_positive(float), required=True, help="calls/s")
-    erlang.add_argument(
-        "--aht", type=_positive(float), required=True, help="average handle time, s"
-    )
-    size = erlang.add_mutually_exclusive_group(required=True)
-    size.add_argument("--agents", type=_positive(int), help="agents answering")
-    size.add_argument("--target-sl", type=float, help="target service level (0–1): agents needed")
-    erlang.add_argument("--sl-threshold", type=_positive(float), default=15.0, help="seconds")
-    erlang.set_defaults(func=cmd_erlang, needs_settings=False)
+    routing_cli.add_erlang_arguments(erlang)
+    erlang.set_defaults(func=lambda _s, a: _run_json(routing_cli.run_erlang, a), settings=False)
 
     sim = sub.add_parser("simulate", help="discrete-event simulation over the real routing engine")
-    sim.add_argument("--agents", type=_positive(int))
-    sim.add_argument("--arrival-rate", type=_positive(float), help="calls/s")
-    sim.add_argument("--aht", type=_positive(float), help="mean handle time, s (exponential)")
-    sim.add_argument("--calls", type=_positive(int), help="calls to simulate (default 10000)")
-    sim.add_argument("--seed", type=int)
-    sim.add_argument("--sl-threshold", type=_positive(float), help="seconds (default 15)")
-    sim.add_argument("--patience", type=_positive(float), help="mean patience, s (abandonment)")
-    sim.add_argument("--scenario", type=Path, help="JSON multi-queue, multi-skill scenario")
-    sim.set_defaults(func=cmd_simulate, needs_settings=False)
+    routing_cli.add_simulate_arguments(sim)
+    sim.set_defaults(func=lambda _s, a: _run_json(routing_cli.run_simulate, a), settings=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not getattr(args, "needs_settings", True):
+    if not getattr(args, "settings", True):
         result_: int = args.func(None, args)
         return result_
     try:

@@ -15,8 +15,8 @@ from routing.errors import ConfigError
 
 
 def _check(arrival_rate: float, aht: float, agents: int | None = None) -> float:
-    if arrival_rate < 0 or aht <= 0:
-        raise ConfigError("arrival rate must be >= 0 and AHT > 0")
+    if not (math.isfinite(arrival_rate) and math.isfinite(aht)) or arrival_rate < 0 or aht <= 0:
+        raise ConfigError("arrival rate must be a finite number >= 0 and AHT finite > 0")
     if agents is not None and agents < 1:
         raise ConfigError("agents must be >= 1")
     return arrival_rate * aht

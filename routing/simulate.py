@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -101,6 +102,11 @@ class _Stats:
         }
 
 
+def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0")
+
+
 class _Sim:
     """One run: an event heap on a simulated clock, feeding the engine."""
 
@@ -113,6 +119,14 @@ class _Sim:
         seed: int,
         sl_threshold: float,
     ) -> None:
+        _check_positive("sl_threshold", sl_threshold)
+        if calls < 1:
+            raise ConfigError("calls must be >= 1")
+        for stream in streams:
+            _check_positive("arrival_rate", float(stream["arrival_rate"]), allow_zero=True)
+            _check_positive("aht", float(stream["aht"]))
+            if stream.get("patience") is not None:
+                _check_positive("patience", float(stream["patience"]))
         self.engine = Engine(config)
         self.rng = random.Random(seed)
         self.profiles = profiles

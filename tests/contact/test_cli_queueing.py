@@ -36,19 +36,30 @@ class TestErlang:
         assert out["agents"] == 24
 
     @pytest.mark.parametrize(
-        "argv",
+        ("argv", "code"),
         [
-            ["--arrival-rate", "-1", "--aht", "3", "--agents", "2"],
-            ["--arrival-rate", "nan", "--aht", "3", "--agents", "2"],
-            ["--arrival-rate", "1", "--aht", "3"],
+            (["--arrival-rate", "-1", "--aht", "3", "--agents", "2"], 2),
+            (["--arrival-rate", "nan", "--aht", "3", "--agents", "2"], 2),
+            (["--arrival-rate", "x", "--aht", "3", "--agents", "2"], 2),
         ],
     )
-    def test_bad_input(self, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-        """Negative, non-numeric or missing figures are refused with a usage error."""
-        with pytest.raises(SystemExit) as info:
-            main(["erlang", *argv])
-        assert info.value.code == 2
+    def test_bad_figures(
+        self, argv: list[str], code: int, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Negative, NaN or non-numeric figures are refused with a clear error."""
+        try:
+            result = main(["erlang", *argv])
+        except SystemExit as exc:  # argparse refuses what is not a number at all
+            result = exc.code  # type: ignore[assignment]
+        assert result == code
         assert "error" in capsys.readouterr().err
+
+    def test_missing_staffing(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Neither --agents nor --target-sl is a usage error."""
+        with pytest.raises(SystemExit) as info:
+            main(["erlang", "--arrival-rate", "1", "--aht", "3"])
+        assert info.value.code == 2
+        assert "--agents" in capsys.readouterr().err
 
     def test_unreachable_target(self, capsys: pytest.CaptureFixture[str]) -> None:
         """A target service level outside (0, 1) is a clear error."""
