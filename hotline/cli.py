@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bench import suite as bench_suite
 from cases import staff
 from cases.db import Database, DatabaseError
 from cases.migrate import upgrade
@@ -142,6 +143,16 @@ def _run_json(
     return 0
 
 
+def cmd_bench(_settings: Settings | None, args: argparse.Namespace) -> int:
+    try:
+        result = args.bench_run(args)
+    except (RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
 def _add_queueing_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     erlang = sub.add_parser("erlang", help="Erlang C: waits and service level, or agents needed")
     routing_cli.add_erlang_arguments(erlang)
@@ -192,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.set_defaults(func=cmd_create_user)
     _add_queueing_commands(sub)
+    bench_suite.add_arguments(sub)
+    sub.choices["bench"].set_defaults(func=cmd_bench, settings=False)
     return parser
 
 
