@@ -27,10 +27,14 @@ from hotline.auth import (
     allow,
 )
 from hotline.contact import Contact, load_roster, routing_config
+from hotline.media_web import routes as media_routes
+from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
 from hotline.settings import Settings
 from hotline.tokens import TokenSigner
 from hotline.web import routes, security_middleware
+from media.manager import RoomManager
+from recordings.store import DatabaseRecordingSink
 from signaling.backplane.base import Backplane
 from signaling.backplane.memory import MemoryBackplane
 from signaling.backplane.redis import RedisBackplane
@@ -53,7 +57,9 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_auth)
+    app.cleanup_ctx.append(_media)
     app.router.add_routes(routes)
+    app.router.add_routes(media_routes)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     await _setup_contact_centre(app, settings)
     return app
@@ -107,6 +113,28 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await db.close()
+
+
+async def _media(app: web.Application) -> AsyncIterator[None]:
+    """This process's media node: rooms, recordings to the record, load in /metrics."""
+    settings = app[keys.SETTINGS]
+    manager = RoomManager(
+        ice_servers=sfu_ice_servers(settings),  # explicit, possibly empty: never aiortc's STUN
+        recording_dir=settings.data_dir / "recordings",
+        recording_sink=DatabaseRecordingSink(app[keys.DB]),
+    )
+    app[keys.MEDIA] = manager
+    app[keys.METRICS].watch_media(manager.load)
+    try:
+        yield
+    finally:
+        # Stops any recording (files finished and reported), closes every peer connection;
+        # one room failing to report its recording does not keep the others open.
+        for room_id in list(manager.rooms):
+            try:
+                await manager.close_room(room_id)
+            except Exception:  # logged; shutdown goes on
+                log.exception("media_room_close_failed", extra={"room": room_id})
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

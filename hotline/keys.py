@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from hotline.metrics import Metrics
     from hotline.settings import Settings
     from hotline.tokens import TokenSigner
+    from media.manager import RoomManager
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -25,3 +26,4 @@ CSRF: web.AppKey[Csrf] = web.AppKey("csrf")
 TOKENS: web.AppKey[TokenSigner] = web.AppKey("tokens")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TEMPLATES: web.AppKey[Environment] = web.AppKey("templates")
+MEDIA: web.AppKey[RoomManager] = web.AppKey("media")

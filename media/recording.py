@@ -262,8 +262,20 @@ class RoomRecording:
                     tracks={kind: t.packets for kind, t in recorder.tracks.items()},
                 )
             )
+        # Every file is reported even if the sink fails for one; the first failure is
+        # raised afterwards (the files and the manifest are on disk either way).
+        failures: list[Exception] = []
         for result in results:
-            await self.sink.recording_finished(result)
+            try:
+                await self.sink.recording_finished(result)
+            except Exception as exc:  # the sink's errors are its own; keep reporting
+                logger.exception(
+                    "recording_sink_failed",
+                    extra={"recording": self.recording_id, "participant": result.participant_id},
+                )
+                failures.append(exc)
+        if failures:
+            raise failures[0]
         return results
 
 

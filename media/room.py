@@ -542,11 +542,13 @@ class Room:
         """Stop recording (if any), close every connection, cancel the room's tasks."""
         self.closed = True
         results: list[RecordedParticipant] = []
-        if self.recording is not None:
-            results = await self.stop_recording()
-        for participant_id in list(self.participants):
-            await self.leave(participant_id)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            if self.recording is not None:
+                results = await self.stop_recording()
+        finally:  # a sink that fails (database down) must not leave connections open
+            for participant_id in list(self.participants):
+                await self.leave(participant_id)
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         return results

@@ -13,8 +13,10 @@ from aiortc import RTCBundlePolicy, RTCPeerConnection
 from media.errors import NegotiationError
 from media.ice import IceSettings, rtc_configuration, turn_credentials
 from media.manager import RoomManager
+from media.recording import RoomRecording
 from media.routes import RouteMatrix
 from media.sdp import restrict_codecs
+from recordings.model import RecordedParticipant
 
 
 class TestTurnCredentials:
@@ -156,3 +158,36 @@ class TestReofferAlignment:
         assert "a=rtpmap:96 VP8/90000" in aligned
         assert "a=fmtp:97 apt=96" in aligned
         RTCSessionDescription(aligned, "offer")  # still a well-formed description
+
+
+class _FailingSink:
+    """A sink whose database is down for one participant."""
+
+    def __init__(self, fail_for: str) -> None:
+        self.fail_for = fail_for
+        self.reported: list[str] = []
+
+    async def recording_finished(self, recording: RecordedParticipant) -> None:
+        self.reported.append(recording.participant_id)
+        if recording.participant_id == self.fail_for:
+            raise RuntimeError("database down")
+
+
+def _fake_files(recording: RoomRecording, names: list[str]) -> None:
+    for name in names:
+        recorder = recording.add(name, kinds={"audio"})
+        recorder.path.parent.mkdir(parents=True, exist_ok=True)
+        recorder.path.write_bytes(name.encode())
+
+
+class TestRecordingSinkFailure:
+    async def test_every_file_is_reported_before_the_failure_is_raised(
+        self, tmp_path: Path
+    ) -> None:
+        """A sink failing for one participant still gets the others; then the error surfaces."""
+        sink = _FailingSink("alice")
+        recording = RoomRecording("room-x", tmp_path, sink)
+        _fake_files(recording, ["alice", "bob", "carol"])
+        with pytest.raises(RuntimeError, match="database down"):
+            await recording.stop()
+        assert sink.reported == ["alice", "bob", "carol"]
