@@ -30,6 +30,7 @@ from hotline.contact import Contact, load_roster, routing_config
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
+from hotline.rooms import MediaRooms
 from hotline.settings import Settings
 from hotline.tokens import TokenSigner
 from hotline.web import routes, security_middleware
@@ -54,6 +55,7 @@ async def create_app(settings: Settings) -> web.Application:
     app[keys.TEMPLATES] = environment()
     app[keys.CSRF] = Csrf(settings.secret_key)
     app[keys.TOKENS] = TokenSigner(settings.secret_key)
+    app[keys.ROOMS] = MediaRooms(app)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_auth)
@@ -95,6 +97,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         engine_config=config,
         resume_secret=hashlib.sha256(b"hotline-resume:" + settings.secret_key.encode()).digest(),
         path="/ws",
+        rooms=app[keys.ROOMS],
     )
     # The WebSocket authenticates its peers itself (staff cookie or caller token).
     for resource in app.router.resources():
@@ -122,6 +125,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
         ice_servers=sfu_ice_servers(settings),  # explicit, possibly empty: never aiortc's STUN
         recording_dir=settings.data_dir / "recordings",
         recording_sink=DatabaseRecordingSink(app[keys.DB]),
+        announce=app[keys.ROOMS].announce,  # recording_started before any file starts
     )
     app[keys.MEDIA] = manager
     app[keys.METRICS].watch_media(manager.load)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from hotline.auth import Authenticator, Csrf
     from hotline.metrics import Metrics
+    from hotline.rooms import MediaRooms
     from hotline.settings import Settings
     from hotline.tokens import TokenSigner
     from media.manager import RoomManager
@@ -27,3 +28,4 @@ TOKENS: web.AppKey[TokenSigner] = web.AppKey("tokens")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TEMPLATES: web.AppKey[Environment] = web.AppKey("templates")
 MEDIA: web.AppKey[RoomManager] = web.AppKey("media")
+ROOMS: web.AppKey[MediaRooms] = web.AppKey("rooms")

@@ -25,6 +25,7 @@ from signaling import protocol as p
 from signaling.backplane.base import Backplane
 from signaling.errors import BackplaneError, ErrorCode, ProtocolError
 from signaling.identity import Identity
+from signaling.rooms import RoomRefused, RoomService, RoomSession
 from signaling.schema import encode
 from signaling.tokens import Tokens, mask_phone
 
@@ -37,6 +38,9 @@ CLOSE_TOO_SLOW = 4008
 
 _CALLER_ONLY = (p.JoinQueue, p.LeaveQueue, p.RequestCallback, p.RequestVoicemail)
 _AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer)
+# Room messages need no hello: supervisors and invited parties are not in routing.
+_ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording)
+_RoomMessage = p.JoinRoom | p.RoomAnswer | p.LeaveRoom | p.Mute | p.SetRecording
 
 
 def roster_profiles(config: RoutingConfig) -> LoadProfile:
@@ -78,6 +82,7 @@ class Connection:
         self.key: str | None = None
         self.outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(outbox_size)
         self.bucket = _Bucket(rate=20.0, burst=40.0)
+        self.room_session: RoomSession | None = None  # once it sends a room message
 
     def send(self, msg: p.ServerMessage) -> None:
         self.push(p.serialize(msg))
@@ -111,8 +116,10 @@ class Node:
         grace_s: float = 30.0,
         clock: Callable[[], float] = time.time,
         outbox_size: int = 256,
+        rooms: RoomService | None = None,
     ) -> None:
         self.backplane = backplane
+        self.rooms = rooms
         self.tokens = tokens
         self.load_profile = load_profile
         self.grace_s = grace_s
@@ -137,6 +144,7 @@ class Node:
                 elif frame.type == WSMsgType.ERROR:
                     break
         finally:
+            await self._leave_rooms(conn)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -176,6 +184,9 @@ class Node:
         if isinstance(msg, p.Hello):
             await self._hello(conn, msg)
             return
+        if isinstance(msg, _ROOM):
+            await self._room(conn, msg)
+            return
         if conn.key is None:
             raise ProtocolError(ErrorCode.NOT_ALLOWED, "say hello first")
         is_agent = conn.key.startswith("a:")
@@ -200,6 +211,56 @@ class Node:
             elif conn.identity.subject:
                 record["caller"] = f"sub:{conn.identity.subject}"
         await self.backplane.append(record)
+
+    async def _room(self, conn: Connection, msg: _RoomMessage) -> None:
+        """Carry out a room message on the RoomService; refusals become ``room_error``."""
+        try:
+            if self.rooms is None:
+                raise RoomRefused(p.RoomErrorCode.UNAVAILABLE, "no media rooms on this server")
+            session = conn.room_session
+            if session is None:
+                session = conn.room_session = RoomSession(conn.identity, conn.send)
+            if isinstance(msg, p.JoinRoom):
+                answer = await self.rooms.join(session, msg.room, msg.sdp)
+                session.rooms.add(msg.room)
+                conn.send(
+                    p.RoomJoined(room=msg.room, participant=session.participant_id, sdp=answer)
+                )
+            elif isinstance(msg, p.RoomAnswer):
+                session.answered(msg)
+            elif isinstance(msg, p.LeaveRoom):
+                await self.rooms.leave(session, msg.room)
+                session.rooms.discard(msg.room)
+                conn.send(p.RoomLeft(room=msg.room))
+            elif isinstance(msg, p.Mute):
+                await self.rooms.mute(session, msg.room, msg.participant, msg.kind, msg.muted)
+            else:
+                await self.rooms.set_recording(session, msg.room, msg.on)
+        except RoomRefused as exc:
+            conn.send(
+                p.RoomError(room=msg.room, code=exc.code, detail=exc.detail[:500], ref=msg.type)
+            )
+        except Exception:  # the service's own failure: the client is told, the socket lives
+            log.exception("room message %s for %s failed", msg.type, msg.room)
+            conn.send(
+                p.RoomError(
+                    room=msg.room,
+                    code=p.RoomErrorCode.UNAVAILABLE,
+                    detail="the media server failed",
+                    ref=msg.type,
+                )
+            )
+
+    async def _leave_rooms(self, conn: Connection) -> None:
+        session = conn.room_session
+        if session is None:
+            return
+        session.close()
+        if self.rooms is not None and session.rooms:
+            try:
+                await self.rooms.disconnected(session)
+            except Exception:  # a socket's end must not be held up by the media server
+                log.exception("leaving rooms for %s failed", session.participant_id)
 
     async def _hello(self, conn: Connection, msg: p.Hello) -> None:
         if conn.key is not None:

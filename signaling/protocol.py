@@ -20,6 +20,9 @@ from signaling.schema import Num, Text, decode, encode
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 8 * 1024
+# Room messages carry a whole SDP (no trickle ICE: candidates included), which a browser
+# offering every codec it has makes larger than 8 KiB. Only they may be this large.
+MAX_SDP_MESSAGE_BYTES = 64 * 1024
 
 _ENVELOPE = frozenset({"v", "type"})
 
@@ -34,6 +37,8 @@ Token = Annotated[str, Text(16, 512, r"[A-Za-z0-9._~-]+")]
 Nonce = Annotated[str, Text(0, 64)]
 Seconds = Annotated[float, Num(0, 10 * 365 * 86400)]
 Count = Annotated[int, Num(0, 10_000_000)]
+# A session description, candidates included (aiortc gathers before answering).
+Sdp = Annotated[str, Text(1, 60_000)]
 # Server side, priority classes are configurable names; clients claim one of the enum.
 PriorityName = Annotated[str, Text(1, 40, r"[a-z][a-z0-9_]*")]
 
@@ -95,6 +100,22 @@ class CancelReason(enum.StrEnum):
     ON_BREAK = "on_break"
     VOICEMAIL = "voicemail"
     OTHER = "other"
+
+
+class MediaKind(enum.StrEnum):
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+class RoomErrorCode(enum.StrEnum):
+    """Why a room message was refused (``room_error``); the room is otherwise unchanged."""
+
+    NOT_ALLOWED = "not_allowed"  # not your room, or not for your role
+    ROOM_FULL = "room_full"  # the room or every media node is at capacity
+    NEGOTIATION_FAILED = "negotiation_failed"  # the SDP could not be used (VP8 + Opus only)
+    NOT_IN_ROOM = "not_in_room"  # you, or the participant named, are not in the room
+    BAD_STATE = "bad_state"  # e.g. already recording, or an answer nobody asked for
+    UNAVAILABLE = "unavailable"  # no media on this server; try again
 
 
 # --- client → server --------------------------------------------------------------
@@ -196,6 +217,54 @@ class Ping:
     nonce: Nonce | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JoinRoom:
+    """Join a media room with an SDP offer (VP8 + Opus, max-bundle, candidates included)."""
+
+    type: ClassVar[str] = "join_room"
+    room: Id
+    sdp: Sdp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomAnswer:
+    """The client's answer to the server's ``room_offer`` with the same ``seq``."""
+
+    type: ClassVar[str] = "room_answer"
+    room: Id
+    seq: Count
+    sdp: Sdp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaveRoom:
+    type: ClassVar[str] = "leave_room"
+    room: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mute:
+    """Server-enforced mute of one participant's audio or video for everyone in the room.
+
+    Anyone may mute or unmute themselves; staff may mute anyone.
+    """
+
+    type: ClassVar[str] = "mute"
+    room: Id
+    participant: Id
+    kind: MediaKind
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetRecording:
+    """Staff start (``on``) or stop recording; everyone is told before it starts."""
+
+    type: ClassVar[str] = "set_recording"
+    room: Id
+    on: bool
+
+
 ClientMessage = (
     Hello
     | JoinQueue
@@ -208,6 +277,11 @@ ClientMessage = (
     | End
     | Transfer
     | Ping
+    | JoinRoom
+    | RoomAnswer
+    | LeaveRoom
+    | Mute
+    | SetRecording
 )
 
 CLIENT_TYPES: dict[str, type[ClientMessage]] = {
@@ -224,6 +298,11 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         End,
         Transfer,
         Ping,
+        JoinRoom,
+        RoomAnswer,
+        LeaveRoom,
+        Mute,
+        SetRecording,
     )
 }
 
@@ -333,6 +412,74 @@ class Pong:
     nonce: Nonce | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomJoined:
+    """Answer to ``join_room``: the server's SDP answer and your id in the room.
+
+    Each stream the client then receives has the sending participant's id as its id.
+    """
+
+    type: ClassVar[str] = "room_joined"
+    room: Id
+    participant: Id
+    sdp: Sdp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomOffer:
+    """A server re-offer (someone joined or left); answer with ``room_answer``, same ``seq``."""
+
+    type: ClassVar[str] = "room_offer"
+    room: Id
+    seq: Count
+    sdp: Sdp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomLeft:
+    """You are no longer in the room (you left, or the room closed)."""
+
+    type: ClassVar[str] = "room_left"
+    room: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Muted:
+    """Sent to everyone in the room when a participant's audio or video is (un)muted."""
+
+    type: ClassVar[str] = "muted"
+    room: Id
+    participant: Id
+    kind: MediaKind
+    muted: bool
+    by: Id | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStarted:
+    """Recording is about to start: sent to everyone, and to whoever joins, before it does."""
+
+    type: ClassVar[str] = "recording_started"
+    room: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStopped:
+    type: ClassVar[str] = "recording_stopped"
+    room: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomError:
+    """A room message was refused; ``ref`` is its type."""
+
+    type: ClassVar[str] = "room_error"
+    room: Id
+    code: RoomErrorCode
+    detail: Annotated[str, Text(0, 500)]
+    ref: Annotated[str, Text(0, 40)] | None = None
+
+
 ServerMessage = (
     Welcome
     | Queued
@@ -345,6 +492,13 @@ ServerMessage = (
     | PresenceChanged
     | Error
     | Pong
+    | RoomJoined
+    | RoomOffer
+    | RoomLeft
+    | Muted
+    | RecordingStarted
+    | RecordingStopped
+    | RoomError
 )
 
 SERVER_TYPES: dict[str, type[ServerMessage]] = {
@@ -361,20 +515,39 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         PresenceChanged,
         Error,
         Pong,
+        RoomJoined,
+        RoomOffer,
+        RoomLeft,
+        Muted,
+        RecordingStarted,
+        RecordingStopped,
+        RoomError,
     )
 }
+
+# The only types that may exceed MAX_MESSAGE_BYTES (up to MAX_SDP_MESSAGE_BYTES).
+SDP_TYPES = frozenset({"join_room", "room_answer", "room_joined", "room_offer"})
 
 Message = ClientMessage | ServerMessage
 
 
 def _load(raw: str | bytes) -> dict[str, Any]:
-    if len(raw) > MAX_MESSAGE_BYTES:
+    large = len(raw) > MAX_MESSAGE_BYTES
+    if len(raw) > MAX_SDP_MESSAGE_BYTES:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"messages are at most {MAX_MESSAGE_BYTES} bytes")
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError):
         # UnicodeDecodeError and JSONDecodeError are both ValueErrors.
+        if large:
+            raise ProtocolError(ErrorCode.TOO_LARGE, "too large") from None
         raise ProtocolError(ErrorCode.BAD_JSON, "not a JSON document") from None
+    if large and not (isinstance(obj, dict) and obj.get("type") in SDP_TYPES):
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"messages are at most {MAX_MESSAGE_BYTES} bytes "
+            f"({MAX_SDP_MESSAGE_BYTES} for those carrying an SDP)",
+        )
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "a message is a JSON object")
     if "v" not in obj:

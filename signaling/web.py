@@ -23,7 +23,8 @@ from signaling.backplane.base import Backplane
 from signaling.driver import CreateTicket, Leader, RecordOutcome
 from signaling.identity import Authenticate
 from signaling.node import LoadProfile, Node, roster_profiles
-from signaling.protocol import MAX_MESSAGE_BYTES
+from signaling.protocol import MAX_SDP_MESSAGE_BYTES
+from signaling.rooms import RoomService
 from signaling.tokens import Tokens
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def setup_signaling(
     snapshot_every: int = 10_000,
     heartbeat_s: float = 20.0,
     clock: Callable[[], float] = time.time,
+    rooms: RoomService | None = None,
 ) -> None:
     """Serve the signaling WebSocket at ``path`` and run routing in the background.
 
@@ -67,7 +69,8 @@ def setup_signaling(
     ``Identity`` (``None``: 401). ``record_outcome`` writes one ``SessionRecorded``
     and must be idempotent per session id. ``resume_secret`` (≥ 16 bytes, the same on
     every process) signs resume tokens and hashes phone numbers. ``load_profile`` gives
-    an agent's routing profile (default: ``engine_config.roster``).
+    an agent's routing profile (default: ``engine_config.roster``). ``rooms`` runs media
+    rooms for the room messages (``signaling.rooms``); without it they are refused.
     """
     tokens = Tokens(resume_secret)
     profiles = load_profile or roster_profiles(engine_config)
@@ -77,7 +80,8 @@ def setup_signaling(
         identity = await authenticate(request)
         if identity is None:
             raise web.HTTPUnauthorized(text="sign in or present a caller token")
-        ws = web.WebSocketResponse(heartbeat=heartbeat_s, max_msg_size=8 * MAX_MESSAGE_BYTES)
+        # Frames a little over the limits still get a ``too_large`` error, not a close.
+        ws = web.WebSocketResponse(heartbeat=heartbeat_s, max_msg_size=2 * MAX_SDP_MESSAGE_BYTES)
         await ws.prepare(request)
         state.sockets.add(ws)
         try:
@@ -96,7 +100,14 @@ def setup_signaling(
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         backplane = backplane_factory()
-        node = Node(backplane, tokens=tokens, load_profile=profiles, grace_s=grace_s, clock=clock)
+        node = Node(
+            backplane,
+            tokens=tokens,
+            load_profile=profiles,
+            grace_s=grace_s,
+            clock=clock,
+            rooms=rooms,
+        )
         leader = Leader(
             backplane,
             config=engine_config,

@@ -561,7 +561,15 @@ async def browser(chromium_path: str, seconds: float = 3.0) -> dict[str, Any]:
     return result
 
 
+async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
+    """The application's room signaling over /ws with bots (tests/media/room_signaling.py)."""
+    from tests.media.room_signaling import ws_room as run
+
+    return await run(seconds)
+
+
 SCENARIOS = {
+    "ws_room": ws_room,
     "browser": browser,
     "seam_loopback": seam_loopback,
     "three_party": three_party,

@@ -1,0 +1,187 @@
+"""Room signaling on the SFU: ``signaling.rooms.RoomService`` built on ``media``.
+
+Signaling cannot import media (DESIGN.md), so this composition-root module joins them:
+room messages from a WebSocket become calls on this process's ``media.RoomManager``, and
+media's errors become ``room_error`` codes.
+
+Who may do what:
+- enter a room: signed-in staff, any room; a caller or invited party, only the room its
+  signed token was issued for (the token's scope, DESIGN.md "Security");
+- mute: anyone themselves; staff anyone. A participant muted by someone else cannot
+  unmute themselves;
+- start or stop recording: staff in the room. Everyone in the room is sent
+  ``recording_started`` before the files start (media's ``announce``), and whoever joins
+  while it runs is sent it too; ``recording_stopped`` when it ends.
+
+A room is created on the first join and closed when its last participant leaves (which
+stops a running recording: its files are finished and go to the database).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from hotline import keys
+from media.errors import (
+    MediaError,
+    NegotiationError,
+    RecordingError,
+    RoomFullError,
+    UnknownParticipant,
+)
+from media.manager import RoomManager
+from signaling import protocol as p
+from signaling.rooms import RoomPeer, RoomRefused
+
+log = logging.getLogger("hotline.rooms")
+
+Code = p.RoomErrorCode
+
+
+class MediaRooms:
+    """The ``RoomService`` of this process (``app[keys.ROOMS]``)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        # room -> participant id -> the connection that holds the seat now
+        self.peers: dict[str, dict[str, RoomPeer]] = {}
+        # (room, participant, kind) -> who muted it
+        self.muted_by: dict[tuple[str, str, str], str] = {}
+
+    @property
+    def manager(self) -> RoomManager:
+        manager = self._app.get(keys.MEDIA)
+        if manager is None:
+            raise RoomRefused(Code.UNAVAILABLE, "the media node is not running")
+        return manager
+
+    # -- RoomService ------------------------------------------------------------------
+
+    async def join(self, peer: RoomPeer, room: str, sdp: str) -> str:
+        identity = peer.identity
+        if identity.kind != "staff" and identity.session_id != room:
+            raise RoomRefused(Code.NOT_ALLOWED, "your token is for another room")
+        try:
+            media_room = self.manager.get_or_create(room)
+        except RoomFullError as exc:
+            raise RoomRefused(Code.ROOM_FULL, str(exc)) from exc
+        pid = peer.participant_id
+        seats = self.peers.setdefault(room, {})
+        previous = seats.get(pid)
+        seats[pid] = peer  # before media's join: a recording announce may come during it
+
+        async def renegotiate(offer_sdp: str) -> str:
+            return await peer.renegotiate(room, offer_sdp)
+
+        try:
+            answer = await media_room.join(pid, sdp, renegotiate)
+        except BaseException as exc:
+            if previous is not None:
+                seats[pid] = previous
+            else:
+                seats.pop(pid, None)
+            if not seats:
+                await self._close_if_empty(room)
+            if isinstance(exc, RoomFullError):
+                raise RoomRefused(Code.ROOM_FULL, str(exc)) from exc
+            if isinstance(exc, NegotiationError):
+                raise RoomRefused(Code.NEGOTIATION_FAILED, str(exc)) from exc
+            if isinstance(exc, MediaError):
+                raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
+            raise
+        if previous is not None and previous is not peer:
+            previous.send(p.RoomLeft(room=room))  # replaced by this newer connection
+        log.info("room_join", extra={"room": room, "participant": pid})
+        return answer
+
+    async def leave(self, peer: RoomPeer, room: str) -> None:
+        self._seat(peer, room)
+        await self._leave(peer, room)
+
+    async def mute(
+        self, peer: RoomPeer, room: str, participant: str, kind: p.MediaKind, muted: bool
+    ) -> None:
+        self._seat(peer, room)
+        staff = peer.identity.kind == "staff"
+        me = peer.participant_id
+        if participant != me and not staff:
+            raise RoomRefused(Code.NOT_ALLOWED, "only staff mute other participants")
+        key = (room, participant, kind.value)
+        if not muted and not staff and self.muted_by.get(key, me) != me:
+            raise RoomRefused(Code.NOT_ALLOWED, "muted by staff: only staff can unmute you")
+        try:
+            self.manager.get(room).set_muted(participant, kind.value, muted=muted)
+        except UnknownParticipant as exc:
+            raise RoomRefused(Code.NOT_IN_ROOM, f"{participant} is not in the room") from exc
+        if muted:
+            self.muted_by[key] = me
+        else:
+            self.muted_by.pop(key, None)
+        self._tell(
+            self.peers.get(room, {}),
+            p.Muted(room=room, participant=participant, kind=kind, muted=muted, by=me),
+        )
+
+    async def set_recording(self, peer: RoomPeer, room: str, on: bool) -> None:
+        self._seat(peer, room)
+        if peer.identity.kind != "staff":
+            raise RoomRefused(Code.NOT_ALLOWED, "only staff start or stop recording")
+        media_room = self.manager.get(room)
+        try:
+            if on:
+                await media_room.start_recording()  # announces (recording_started) first
+                return
+            try:
+                await media_room.stop_recording()
+            finally:
+                self._tell(self.peers.get(room, {}), p.RecordingStopped(room=room))
+        except RecordingError as exc:
+            raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
+
+    async def disconnected(self, peer: RoomPeer) -> None:
+        for room, seats in list(self.peers.items()):
+            if seats.get(peer.participant_id) is peer:
+                await self._leave(peer, room)
+
+    # -- media's announce ---------------------------------------------------------------
+
+    async def announce(self, room: str, participant_ids: Iterable[str]) -> None:
+        """Media is about to record: tell each of these participants first."""
+        seats = self.peers.get(room, {})
+        told = {pid: seats[pid] for pid in participant_ids if pid in seats}
+        self._tell(told, p.RecordingStarted(room=room))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _seat(self, peer: RoomPeer, room: str) -> None:
+        if self.peers.get(room, {}).get(peer.participant_id) is not peer:
+            raise RoomRefused(Code.NOT_IN_ROOM, f"you are not in room {room}")
+
+    async def _leave(self, peer: RoomPeer, room: str) -> None:
+        seats = self.peers.get(room, {})
+        seats.pop(peer.participant_id, None)
+        for key in [k for k in self.muted_by if k[0] == room and k[1] == peer.participant_id]:
+            del self.muted_by[key]
+        media_room = self.manager.rooms.get(room)
+        if media_room is not None:
+            # media may already have let it go (e.g. it never connected)
+            with contextlib.suppress(UnknownParticipant):
+                await media_room.leave(peer.participant_id)
+        log.info("room_leave", extra={"room": room, "participant": peer.participant_id})
+        if not seats:
+            await self._close_if_empty(room)
+
+    async def _close_if_empty(self, room: str) -> None:
+        self.peers.pop(room, None)
+        manager = self._app.get(keys.MEDIA)
+        if manager is not None and room in manager.rooms and not manager.rooms[room].participants:
+            await manager.close_room(room)
+
+    @staticmethod
+    def _tell(peers: dict[str, RoomPeer], msg: p.ServerMessage) -> None:
+        for peer in list(peers.values()):
+            peer.send(msg)
