@@ -5,8 +5,9 @@ room messages from a WebSocket become calls on this process's ``media.RoomManage
 media's errors become ``room_error`` codes.
 
 Who may do what:
-- enter a room: signed-in staff, any room; a caller or invited party, only the room its
-  signed token was issued for (the token's scope, DESIGN.md "Security");
+- enter a room: signed-in staff, any room (the first to enter opens it); a caller or
+  invited party, only the room its signed token was issued for (the token's scope,
+  DESIGN.md "Security"), once staff have opened it;
 - mute: anyone themselves; staff anyone. A participant muted by someone else cannot
   unmute themselves;
 - start or stop recording: staff in the room. Everyone in the room is sent
@@ -63,8 +64,12 @@ class MediaRooms:
 
     async def join(self, peer: RoomPeer, room: str, sdp: str) -> str:
         identity = peer.identity
-        if identity.kind != "staff" and identity.session_id != room:
-            raise RoomRefused(Code.NOT_ALLOWED, "your token is for another room")
+        if identity.kind != "staff":
+            if identity.session_id != room:
+                raise RoomRefused(Code.NOT_ALLOWED, "your token is for another room")
+            if room not in self.manager.rooms:
+                # Only staff open rooms: an anonymous token cannot create one (capacity).
+                raise RoomRefused(Code.BAD_STATE, "the room is not open yet; try again")
         try:
             media_room = self.manager.get_or_create(room)
         except RoomFullError as exc:

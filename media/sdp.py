@@ -24,6 +24,8 @@ def restrict_codecs(offer_sdp: str) -> str:
         description = sdp.SessionDescription.parse(offer_sdp)
     except (ValueError, IndexError, KeyError) as exc:
         raise NegotiationError(f"unparseable SDP offer: {exc}") from exc
+    if not any(m.kind in ROOM_CODECS and m.port != 0 for m in description.media):
+        raise NegotiationError("the offer has no audio or video section")
     for media in description.media:
         wanted = ROOM_CODECS.get(media.kind)
         if wanted is None:

@@ -122,6 +122,11 @@ class TestSdpCodecs:
         with pytest.raises(NegotiationError, match="vp8"):
             restrict_codecs(sdp)
 
+    def test_offer_without_media_is_refused(self) -> None:
+        """An offer with no audio or video section would join a participant with nothing."""
+        with pytest.raises(NegotiationError, match="no audio or video"):
+            restrict_codecs("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n")
+
 
 CHROME_LIKE_OFFER = (
     "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"

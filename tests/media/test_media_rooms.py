@@ -1,0 +1,73 @@
+"""hotline.rooms.MediaRooms: who may enter and act in a room (refusals need no peers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from hotline import keys
+from hotline.rooms import MediaRooms
+from media.manager import RoomManager
+from signaling import protocol as p
+from signaling.identity import Identity
+from signaling.rooms import RoomRefused, RoomSession
+
+STAFF = Identity(kind="staff", user_id="7", display_name="M", roles=frozenset({"mediator"}))
+
+
+def caller(room: str) -> Identity:
+    return Identity(kind="caller", user_id="v-1", display_name="caller", session_id=room)
+
+
+def session(identity: Identity) -> RoomSession:
+    sent: list[p.ServerMessage] = []
+    return RoomSession(identity, sent.append)
+
+
+@pytest.fixture
+def rooms(tmp_path: Path) -> MediaRooms:
+    app = web.Application()
+    app[keys.MEDIA] = RoomManager(ice_servers=[], recording_dir=tmp_path)
+    return MediaRooms(app)
+
+
+async def _refused(code: p.RoomErrorCode, call: object) -> None:
+    with pytest.raises(RoomRefused) as info:
+        await call  # type: ignore[misc]
+    assert info.value.code is code
+
+
+class TestWhoMayEnter:
+    async def test_a_token_for_another_room_is_refused(self, rooms: MediaRooms) -> None:
+        """A caller's token names one room; any other is not_allowed."""
+        await _refused(p.RoomErrorCode.NOT_ALLOWED, rooms.join(session(caller("a")), "b", "v=0"))
+
+    async def test_a_caller_cannot_open_a_room(self, rooms: MediaRooms) -> None:
+        """Even for its own room, a caller waits until staff have opened it (bad_state)."""
+        await _refused(p.RoomErrorCode.BAD_STATE, rooms.join(session(caller("a")), "a", "v=0"))
+        assert rooms.manager.rooms == {}
+
+    async def test_a_bad_offer_is_negotiation_failed_and_leaves_no_room(
+        self, rooms: MediaRooms
+    ) -> None:
+        """Staff opening a room with an unusable SDP: negotiation_failed, nothing left open."""
+        await _refused(p.RoomErrorCode.NEGOTIATION_FAILED, rooms.join(session(STAFF), "a", "v=0"))
+        assert rooms.manager.rooms == {}
+        assert rooms.peers == {}
+
+    async def test_the_media_node_not_running_is_unavailable(self) -> None:
+        """Before the media node starts (or after it stops) rooms are unavailable."""
+        rooms = MediaRooms(web.Application())
+        await _refused(p.RoomErrorCode.UNAVAILABLE, rooms.join(session(STAFF), "a", "v=0"))
+
+
+class TestActionsNeedASeat:
+    async def test_leave_mute_and_recording_outside_the_room(self, rooms: MediaRooms) -> None:
+        """leave_room, mute and set_recording from someone not in the room: not_in_room."""
+        peer = session(STAFF)
+        code = p.RoomErrorCode.NOT_IN_ROOM
+        await _refused(code, rooms.leave(peer, "a"))
+        await _refused(code, rooms.mute(peer, "a", "staff-7", p.MediaKind.AUDIO, True))
+        await _refused(code, rooms.set_recording(peer, "a", True))
