@@ -1,0 +1,274 @@
+"""End-to-end offer latency: an agent's ``available`` in on its WebSocket → ``offer`` out.
+
+The population of issue 3: 1,000 agents signed in (on a break) over real WebSockets and
+5,000 waiting sessions over 12 queues with 3 tiers each. Each sample takes one agent:
+send ``presence available``, time until the ``offer`` arrives on the same socket, then
+send ``presence break`` (the offer is withdrawn, the session waits again) so that the
+population stays the same. The server is the real ``setup_signaling`` app on a TCP
+port; with ``backplane="redis"`` every event goes through the Redis Stream and every
+message through pub/sub, exactly as between processes.
+
+The waiting sessions are appended to the log as ``join_queue`` records without caller
+sockets (5,000 extra sockets would measure the client, not the server); their position
+updates are dropped like those of a caller who has closed the page. The clients run in
+the same process and event loop as the server, so the figures include their cost.
+
+    python -m bench.routing_e2e --backplane memory
+    python -m bench.routing_e2e --backplane redis --redis-url redis://127.0.0.1:6379/0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from routing import actions as act
+from routing.ids import AgentId, QueueId, Skill
+from routing.model import AgentProfile, Category, QueueConfig, RoutingConfig, TierRule
+from signaling import protocol as p
+from signaling.backplane import Backplane, MemoryBackplane
+from signaling.identity import Identity
+from signaling.web import SIGNALING, setup_signaling
+
+PRIORITIES = ("ordinary", "ordinary", "ordinary", "wage_claim", "elderly", "disabled")
+
+
+def population(agents: int, queues: int, tiers: int, seed: int) -> tuple[RoutingConfig, list[str]]:
+    rng = random.Random(seed)
+    names = [c.value for c in Category][:queues]
+    queue_configs = tuple(
+        QueueConfig(
+            id=QueueId(name),
+            required_skill=Skill(name),
+            tiers=tuple(TierRule(t, 30.0 * (t - 1)) for t in range(1, tiers + 1)),
+            wrap_up_s=0.0,
+            name=name,
+        )
+        for name in names
+    )
+    roster = []
+    for i in range(agents):
+        served = rng.sample(names, k=rng.randint(1, 3))
+        roster.append(
+            AgentProfile(
+                id=AgentId(f"A{i}"),
+                skills={Skill(q): rng.randint(1, 5) for q in served},
+                tiers={QueueId(q): rng.randint(1, tiers) for q in served},
+            )
+        )
+    config = RoutingConfig(
+        queues=queue_configs, roster=tuple(roster), voicemail_outside_shifts=False
+    )
+    return config, names
+
+
+async def _authenticate(request: web.Request) -> Identity | None:
+    name = request.query.get("agent")
+    if not name:
+        return None
+    return Identity(
+        kind="staff", user_id=name, display_name=name, agent_id=name, roles=frozenset({"agent"})
+    )
+
+
+async def _discard(action: act.SessionRecorded) -> None:
+    return None
+
+
+class _Agent:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def until(self, cls: type[Any]) -> Any:
+        while True:
+            msg = p.parse_server(await self.ws.receive_str())
+            if isinstance(msg, cls):
+                return msg
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def _run(
+    backplane: str,
+    redis_url: str | None,
+    *,
+    agents: int,
+    sessions: int,
+    queues: int,
+    tiers: int,
+    samples: int,
+    warmup: int,
+    seed: int,
+) -> dict[str, Any]:
+    config, names = population(agents, queues, tiers, seed)
+    prefix = f"bench:e2e:{uuid.uuid4().hex[:8]}"
+    factory: Callable[[], Backplane]
+    if backplane == "memory":
+        factory = MemoryBackplane
+    elif backplane == "redis":
+        if not redis_url:
+            raise ValueError("the redis backplane needs redis_url")
+        from signaling.backplane.redis import RedisBackplane
+
+        def factory() -> Backplane:
+            return RedisBackplane(redis_url, prefix=prefix)
+    else:
+        raise ValueError(f"unknown backplane {backplane!r}")
+
+    app = web.Application()
+    setup_signaling(
+        app,
+        backplane_factory=factory,
+        authenticate=_authenticate,
+        record_outcome=_discard,
+        engine_config=config,
+        resume_secret=b"bench-secret-bench-secret-000000",
+        snapshot_every=0,
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    state = app[SIGNALING]
+    rng = random.Random(seed + 1)
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(state.backplane.wait_ready(), 10)
+        await asyncio.wait_for(state.leader.leading.wait(), 10)
+        # The waiting sessions, arrived over the last two minutes (so every tier is open).
+        t0 = time.time() - 120.0
+        for i in range(sessions):
+            await state.backplane.append(
+                {
+                    "t": "msg",
+                    "key": f"c:bench{i}",
+                    "conn": "bench",
+                    "now": t0 + i * 0.001,
+                    "sid": f"S-{i}",
+                    "m": {
+                        "type": "join_queue",
+                        "category": names[i % len(names)],
+                        "language": "zh",
+                        "priority": rng.choice(PRIORITIES),
+                    },
+                }
+            )
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            peers: list[_Agent] = []
+            for i in range(agents):
+                ws = await http.ws_connect(f"http://127.0.0.1:{port}/ws?agent=A{i}")
+                await ws.send_str('{"v":1,"type":"hello"}')
+                peer = _Agent(ws)
+                await peer.until(p.Welcome)
+                await peer.until(p.PresenceChanged)  # signed in, on a break
+                peers.append(peer)
+            router = state.leader.router
+            assert router is not None
+            waiting = len(router.sessions)
+            setup_s = time.perf_counter() - started
+            available = json.dumps({"v": 1, "type": "presence", "state": "available"})
+            on_break = json.dumps({"v": 1, "type": "presence", "state": "break", "reason": "bench"})
+            latencies: list[float] = []
+            for n in range(warmup + samples):
+                peer = peers[rng.randrange(agents)]
+                t = time.perf_counter()
+                await peer.ws.send_str(available)
+                await peer.until(p.Offer)
+                elapsed = time.perf_counter() - t
+                if n >= warmup:
+                    latencies.append(elapsed * 1000)
+                await peer.ws.send_str(on_break)
+                await peer.until(p.OfferCancelled)
+                await peer.until(p.PresenceChanged)
+            for peer in peers:
+                await peer.ws.close()
+    finally:
+        await runner.cleanup()
+        if backplane == "redis" and redis_url:
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis.from_url(redis_url)
+            keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+            if keys:
+                await client.delete(*keys)
+            await client.aclose()
+    return {
+        "benchmark": "routing_e2e",
+        "backplane": backplane,
+        "agents": agents,
+        "waiting_sessions": waiting,
+        "queues": queues,
+        "tiers": tiers,
+        "samples": samples,
+        "p50_ms": round(statistics.median(latencies), 3),
+        "p99_ms": round(_percentile(latencies, 0.99), 3),
+        "max_ms": round(max(latencies), 3),
+        "mean_ms": round(statistics.fmean(latencies), 3),
+        "target_p99_ms": 15.0 if backplane == "memory" else 30.0,
+        "setup_s": round(setup_s, 2),
+    }
+
+
+def run(
+    backplane: str,
+    redis_url: str | None,
+    *,
+    agents: int = 1000,
+    sessions: int = 5000,
+    queues: int = 12,
+    tiers: int = 3,
+    samples: int = 1000,
+    warmup: int = 50,
+    seed: int = 12348,
+) -> dict[str, Any]:
+    """Measure offer latency over ``backplane`` ("memory" or "redis"); one JSON-able dict."""
+    return asyncio.run(
+        _run(
+            backplane,
+            redis_url,
+            agents=agents,
+            sessions=sessions,
+            queues=queues,
+            tiers=tiers,
+            samples=samples,
+            warmup=warmup,
+            seed=seed,
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backplane", choices=["memory", "redis"], default="memory")
+    parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--sessions", type=int, default=5000)
+    parser.add_argument("--samples", type=int, default=1000)
+    args = parser.parse_args()
+    result = run(
+        args.backplane,
+        args.redis_url,
+        agents=args.agents,
+        sessions=args.sessions,
+        samples=args.samples,
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
