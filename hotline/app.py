@@ -126,6 +126,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
         recording_dir=settings.data_dir / "recordings",
         recording_sink=DatabaseRecordingSink(app[keys.DB]),
         announce=app[keys.ROOMS].announce,  # recording_started before any file starts
+        on_left=app[keys.ROOMS].on_left,  # room_left to a participant media dropped
     )
     app[keys.MEDIA] = manager
     app[keys.METRICS].watch_media(manager.load)
@@ -134,6 +135,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     finally:
         # Stops any recording (files finished and reported), closes every peer connection;
         # one room failing to report its recording does not keep the others open.
+        await app[keys.ROOMS].aclose()
         for room_id in list(manager.rooms):
             try:
                 await manager.close_room(room_id)

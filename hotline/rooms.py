@@ -15,11 +15,14 @@ Who may do what:
   while it runs is sent it too; ``recording_stopped`` when it ends.
 
 A room is created on the first join and closed when its last participant leaves (which
-stops a running recording: its files are finished and go to the database).
+stops a running recording: its files are finished and go to the database). A participant
+media drops on its own (a failed renegotiation, a connection that never came up) is sent
+``room_left``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
@@ -35,6 +38,7 @@ from media.errors import (
     UnknownParticipant,
 )
 from media.manager import RoomManager
+from media.room import Room
 from signaling import protocol as p
 from signaling.rooms import RoomPeer, RoomRefused
 
@@ -52,6 +56,8 @@ class MediaRooms:
         self.peers: dict[str, dict[str, RoomPeer]] = {}
         # (room, participant, kind) -> who muted it
         self.muted_by: dict[tuple[str, str, str], str] = {}
+        self._joining: set[tuple[str, str]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def manager(self) -> RoomManager:
@@ -82,13 +88,15 @@ class MediaRooms:
         async def renegotiate(offer_sdp: str) -> str:
             return await peer.renegotiate(room, offer_sdp)
 
+        self._joining.add((room, pid))
         try:
             answer = await media_room.join(pid, sdp, renegotiate)
         except BaseException as exc:
-            if previous is not None:
-                seats[pid] = previous
-            else:
-                seats.pop(pid, None)
+            seats.pop(pid, None)
+            if previous is not None and pid in media_room.participants:
+                seats[pid] = previous  # the old connection is still in the room
+            elif previous is not None:
+                previous.send(p.RoomLeft(room=room))
             if not seats:
                 await self._close_if_empty(room)
             if isinstance(exc, RoomFullError):
@@ -98,6 +106,8 @@ class MediaRooms:
             if isinstance(exc, MediaError):
                 raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
             raise
+        finally:
+            self._joining.discard((room, pid))
         if previous is not None and previous is not peer:
             previous.send(p.RoomLeft(room=room))  # replaced by this newer connection
         log.info("room_join", extra={"room": room, "participant": pid})
@@ -160,7 +170,38 @@ class MediaRooms:
         told = {pid: seats[pid] for pid in participant_ids if pid in seats}
         self._tell(told, p.RecordingStarted(room=room))
 
+    def on_left(self, media_room: Room, pid: str) -> None:
+        """Media let a participant go: if it was not through us, tell the client.
+
+        That is a failed renegotiation, a connection that never came up, or the room
+        closing (shutdown). A reconnect's old connection is handled by ``join``.
+        """
+        room = media_room.id
+        if (room, pid) in self._joining:
+            return
+        seats = self.peers.get(room)
+        peer = seats.pop(pid, None) if seats is not None else None
+        if peer is None:
+            return  # left through leave/disconnected, which popped the seat first
+        self._forget_mutes(room, pid)
+        peer.send(p.RoomLeft(room=room))
+        log.info("room_dropped", extra={"room": room, "participant": pid})
+        if not seats and not media_room.closed:
+            task = asyncio.get_running_loop().create_task(
+                self._close_if_empty(room), name=f"close empty room {room}"
+            )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Wait for rooms being closed (application shutdown)."""
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
     # -- helpers -----------------------------------------------------------------------
+
+    def _forget_mutes(self, room: str, pid: str) -> None:
+        for key in [k for k in self.muted_by if k[0] == room and k[1] == pid]:
+            del self.muted_by[key]
 
     def _seat(self, peer: RoomPeer, room: str) -> None:
         if self.peers.get(room, {}).get(peer.participant_id) is not peer:
@@ -169,8 +210,7 @@ class MediaRooms:
     async def _leave(self, peer: RoomPeer, room: str) -> None:
         seats = self.peers.get(room, {})
         seats.pop(peer.participant_id, None)
-        for key in [k for k in self.muted_by if k[0] == room and k[1] == peer.participant_id]:
-            del self.muted_by[key]
+        self._forget_mutes(room, peer.participant_id)
         media_room = self.manager.rooms.get(room)
         if media_room is not None:
             # media may already have let it go (e.g. it never connected)
@@ -181,6 +221,8 @@ class MediaRooms:
             await self._close_if_empty(room)
 
     async def _close_if_empty(self, room: str) -> None:
+        if self.peers.get(room):
+            return  # someone joined meanwhile
         self.peers.pop(room, None)
         manager = self._app.get(keys.MEDIA)
         if manager is not None and room in manager.rooms and not manager.rooms[room].participants:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,7 @@ class RoomManager:
         announce: Announce | None = None,
         capacity_rooms: int = DEFAULT_ROOM_CAPACITY,
         node_id: str | None = None,
+        on_left: Callable[[Room, str], None] | None = None,
     ) -> None:
         if ice_servers is None:  # aiortc would fall back to a public STUN server
             raise ValueError("ice_servers must be given explicitly (may be empty)")
@@ -61,6 +62,7 @@ class RoomManager:
         self.announce = announce
         self.capacity_rooms = capacity_rooms
         self.node_id = node_id or f"{os.uname().nodename}:{os.getpid()}"
+        self.on_left = on_left  # (room, participant id) after any participant leaves
         self.rooms: dict[str, Room] = {}
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._forwarded_closed = 0
@@ -77,6 +79,7 @@ class RoomManager:
             recording_sink=self.recording_sink,
             announce=self.announce,
             max_participants=max_participants,
+            on_left=self.on_left,
         )
         self.rooms[room_id] = room
         return room

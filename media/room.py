@@ -166,6 +166,7 @@ class Room:
         announce: Announce | None = None,
         max_participants: int = 8,
         on_empty: Callable[[Room], None] | None = None,
+        on_left: Callable[[Room, str], None] | None = None,
     ) -> None:
         check_seam()
         self.id = room_id
@@ -182,6 +183,9 @@ class Room:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stats = StatsSampler()
         self._on_empty = on_empty
+        # Told of every participant that leaves, whoever caused it (``leave``, a
+        # reconnect, a failed renegotiation, a connect timeout, the room closing).
+        self._on_left = on_left
 
     # -- membership ---------------------------------------------------------------------
 
@@ -274,6 +278,8 @@ class Room:
             self.recording.close_participant(participant_id)
         self._stats.forget(participant_id)
         await participant.pc.close()
+        if self._on_left is not None:
+            self._on_left(self, participant_id)
         if not self.participants and self._on_empty is not None:
             self._on_empty(self)
 

@@ -37,9 +37,12 @@ ROOM = "mediation-1"
 class WsBot:
     """An aiortc bot speaking the room protocol over the application's WebSocket."""
 
-    def __init__(self, bot: Bot, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(
+        self, bot: Bot, ws: aiohttp.ClientWebSocketResponse, *, bad_answers: bool = False
+    ) -> None:
         self.bot = bot
         self.ws = ws
+        self.bad_answers = bad_answers  # answer re-offers with an unusable SDP
         self.received: list[dict[str, Any]] = []
         self.participant: str | None = None
         self.joined = asyncio.Event()
@@ -65,7 +68,10 @@ class WsBot:
                 await self.bot.accept_answer(message["sdp"])
                 self.joined.set()
             elif kind == "room_offer":
-                answer = await self.bot.renegotiate(message["sdp"])
+                if self.bad_answers:
+                    answer = "v=0\r\n"
+                else:
+                    answer = await self.bot.renegotiate(message["sdp"])
                 await self.send(
                     type="room_answer", room=message["room"], seq=message["seq"], sdp=answer
                 )
@@ -138,6 +144,11 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
         Bot("intruder", video=video, audio=audio),
         await http.ws_connect(f"{base}/ws", params={"token": token("v-intruder", "other")}),
     )
+    flaky = WsBot(
+        Bot("flaky", video=video, audio=audio),
+        await http.ws_connect(f"{base}/ws", params={"token": token("v-flaky", ROOM)}),
+        bad_answers=True,
+    )
     result: dict[str, Any] = {}
     try:
         for bot in (mediator, party, intruder):
@@ -153,6 +164,13 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
             lambda: min(mediator.bot.received(pa, "video"), party.bot.received(me, "video")) > 20,
             "media flowing both ways",
         )
+        # A participant whose answers media cannot use is dropped, and told so.
+        await flaky.join(ROOM)
+        await asyncio.wait_for(flaky.joined.wait(), 15)
+        await _until(lambda: "room_left" in flaky.types(), "flaky participant dropped")
+        result["flaky_types"] = flaky.types()
+        result["after_flaky"] = sorted(app[keys.MEDIA].get(ROOM).participants)
+
         await mediator.send(type="set_recording", room=ROOM, on=True)
         await _until(
             lambda: all("recording_started" in b.types() for b in (mediator, party)),
@@ -210,7 +228,7 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
         result["mediator_types"] = mediator.types()
         result["party_types"] = party.types()
     finally:
-        for bot in (mediator, party, intruder):
+        for bot in (mediator, party, intruder, flaky):
             await bot.close()
         await http.close()
         await runner.cleanup()

@@ -68,3 +68,10 @@ class TestRoomOverTheWebSocket:
         assert result["mediator_reoffered_after_leave"]
         assert result["room_closed"]
         assert result["metrics_rooms"][0].endswith(" 0.0")
+
+    def test_a_participant_media_drops_is_told(self, result: dict[str, Any]) -> None:
+        """Answering a re-offer with an unusable SDP: media drops it, it gets room_left."""
+        types = result["flaky_types"]
+        assert types[:2] == ["room_joined", "room_offer"]
+        assert "room_left" in types
+        assert result["after_flaky"] == sorted(result["participants"])
