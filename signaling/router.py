@@ -12,7 +12,8 @@ Records (JSON objects, field ``t``):
 * ``attach`` ``{key, conn, now, profile?}``  a connection said hello (agents: sign in);
 * ``msg``    ``{key, conn, now, m, sid?, caller?, display?}``  a validated client message;
 * ``drop``   ``{key, conn, now}``  a connection closed;
-* ``timer``  ``{key, now}``  a timer fired (an engine timer, or ``grace:<caller key>``).
+* ``timer``  ``{key, now}``  a timer fired (an engine timer, or ``grace:<caller key>``);
+* ``gone``   ``{key: process, keys, now}``  a process died holding these connections.
 
 Connection keys are ``a:<agent id>`` and ``c:<caller key>``.
 """
@@ -163,6 +164,8 @@ class Router:
                 self._on_drop(key, str(record.get("conn")), now, fx)
             elif kind == "timer":
                 self._on_timer(key, now, fx)
+            elif kind == "gone":
+                self._on_gone(record.get("keys", []), now, fx)
             else:
                 log.error("skipping record of unknown kind %.40r", kind)
         except ProtocolError as exc:
@@ -230,6 +233,17 @@ class Router:
             self._start_timer(GRACE_PREFIX + key, now + self.grace_s, fx)
         elif session is None:
             del self.caller_conns[key]
+
+    def _on_gone(self, keys: list[str], now: float, fx: Effects) -> None:
+        """A process died with these connections: each is dropped as if it had closed."""
+        for key in keys:
+            conn = (
+                self.agent_conns.get(key[2:])
+                if key.startswith("a:")
+                else self.caller_conns.get(key)
+            )
+            if conn is not None:
+                self._on_drop(key, conn, now, fx)
 
     def _on_timer(self, key: str, now: float, fx: Effects) -> None:
         if self.timers.pop(key, None) is None:

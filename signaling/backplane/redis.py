@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any
@@ -79,10 +80,44 @@ return 1
 """
 
 _UNREGISTER = """
+redis.call('SREM', KEYS[2], ARGV[1])
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 0
+"""
+
+# A node's heartbeat: its deadline (Redis clock, ms) in the nodes sorted set.
+# KEYS: nodes. ARGV: process id, ttl ms.
+_HEARTBEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return now
+"""
+
+# Processes whose heartbeat lapsed, with the connection keys still registered to them;
+# they are forgotten as they are reported. KEYS: lease, nodes, conns. ARGV: token,
+# key-set prefix.
+_REAP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for _, proc in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
+  local keys = {}
+  for _, key in ipairs(redis.call('SMEMBERS', ARGV[2] .. proc)) do
+    if redis.call('HGET', KEYS[3], key) == proc then
+      redis.call('HDEL', KEYS[3], key)
+      table.insert(keys, key)
+    end
+  end
+  redis.call('DEL', ARGV[2] .. proc)
+  redis.call('ZREM', KEYS[2], proc)
+  table.insert(out, proc)
+  table.insert(out, cjson.encode(keys))
+end
+return out
 """
 
 
@@ -139,8 +174,29 @@ class RedisBackplane(Backplane):
         self._fenced_hset = self._redis.register_script(_FENCED_HSET)
         self._fenced_set = self._redis.register_script(_FENCED_SET)
         self._unregister = self._redis.register_script(_UNREGISTER)
+        self._heartbeat = self._redis.register_script(_HEARTBEAT)
+        self._reap = self._redis.register_script(_REAP)
+        await self._beat()
+
+    async def _beat(self) -> None:
+        try:
+            await self._heartbeat(keys=[self.keys.nodes], args=[self.process_id, 3 * self.lease_ms])
+        except RedisError as exc:
+            log.warning("heartbeat failed: %s", exc)
+
+    async def _beats(self) -> None:
+        """This process is alive: the leader reaps the connections of those that are not."""
+        while True:
+            await asyncio.sleep(self.lease_ms / 1000)
+            await self._beat()
 
     async def run(self) -> None:
+        """Send heartbeats and listen for deliveries until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._beats(), name="backplane-heartbeat")
+            await self._listen()
+
+    async def _listen(self) -> None:
         """Listen on this process's channel; resubscribe (and re-register) after errors."""
         channel = self.keys.proc(self.process_id).encode()
         released = self.keys.released.encode()
@@ -154,6 +210,7 @@ class RedisBackplane(Backplane):
                     await self.redis.hset(
                         self.keys.conns, mapping=dict.fromkeys(self._local, self.process_id)
                     )
+                    await self.redis.sadd(self.keys.proc_keys(self.process_id), *self._local)
                 self._subscribed.set()
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -179,6 +236,9 @@ class RedisBackplane(Backplane):
 
     async def close(self) -> None:
         self._receiver = None
+        if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.zrem(self.keys.nodes, self.process_id)
         for client in (self._redis, self._reader, self._listener):
             if client is not None:
                 await client.aclose()
@@ -194,14 +254,20 @@ class RedisBackplane(Backplane):
     async def register(self, key: str) -> None:
         self._local.add(key)
         try:
-            await self.redis.hset(self.keys.conns, key, self.process_id)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hset(self.keys.conns, key, self.process_id)
+                pipe.sadd(self.keys.proc_keys(self.process_id), key)
+                await pipe.execute()
         except RedisError as exc:
             raise BackplaneError(f"register failed: {exc}") from exc
 
     async def unregister(self, key: str) -> None:
         self._local.discard(key)
         try:
-            await self._unregister(keys=[self.keys.conns], args=[key, self.process_id])
+            await self._unregister(
+                keys=[self.keys.conns, self.keys.proc_keys(self.process_id)],
+                args=[key, self.process_id],
+            )
         except RedisError as exc:
             raise BackplaneError(f"unregister failed: {exc}") from exc
 
@@ -238,6 +304,7 @@ class RedisBackplane(Backplane):
             self.keys.ocursor,
             self.keys.snap,
             self.keys.conns,
+            self.keys.nodes,
         )
 
 
@@ -260,11 +327,16 @@ class _Keys:
         self.ocursor = f"{prefix}:ocursor"
         self.snap = f"{prefix}:snap"
         self.conns = f"{prefix}:conns"
+        self.nodes = f"{prefix}:nodes"
         self.released = f"{prefix}:released"
         self._proc = f"{prefix}:proc:"
+        self.keys_prefix = f"{prefix}:keys:"
 
     def proc(self, process_id: str) -> str:
         return self._proc + process_id
+
+    def proc_keys(self, process_id: str) -> str:
+        return self.keys_prefix + process_id
 
 
 def _entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> LogEntry:
@@ -302,11 +374,38 @@ class _RedisTerm(Term):
                     ok = None
                 if ok:
                     self._valid_until = started + bp.lease_ms / 1000
+                    await self._reap_dead()
                 elif ok is not None or loop.time() >= self._valid_until:
                     break
         finally:
             if not self.lost.done():
                 self.lost.set_result(None)
+
+    async def _reap_dead(self) -> None:
+        """Report the connections of processes whose heartbeat lapsed as ``gone``.
+
+        A process killed outright appends no ``drop`` for its sockets; this does it
+        for them, so their callers get the grace period and their agents are signed
+        out. It rides on the lease renewal timer rather than a loop of its own.
+        """
+        bp = self._bp
+        try:
+            found = await bp._reap(
+                keys=[bp.keys.lease, bp.keys.nodes, bp.keys.conns],
+                args=[self.token, bp.keys.keys_prefix],
+            )
+            if not isinstance(found, list):
+                return
+            for proc, keys in zip(found[::2], found[1::2], strict=True):
+                names = json.loads(keys) if keys not in (b"{}", "{}") else []
+                process = proc.decode() if isinstance(proc, bytes) else str(proc)
+                log.warning("process %s is gone with %d connections", process, len(names))
+                if names:
+                    await bp.append(
+                        {"t": "gone", "key": process, "keys": names, "now": time.time()}
+                    )
+        except RedisError as exc:
+            log.warning("reaping dead processes failed: %s", exc)
 
     async def load(self) -> Checkpoint:
         r = self._bp.redis

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 
@@ -17,10 +18,11 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from routing import actions as act
+from routing.model import Category, RoutingConfig
 from signaling.backplane.redis import RedisBackplane
 from signaling.identity import Identity
 from signaling.web import SIGNALING, setup_signaling
-from tests.signaling.conftest import SECRET, make_config
+from tests.signaling.conftest import SECRET, make_config, profile
 
 OUTCOMES = web.AppKey("outcomes", aioredis.Redis)
 
@@ -40,7 +42,17 @@ async def authenticate(request: web.Request) -> Identity | None:
     return None
 
 
-def build(redis_url: str, prefix: str, lease_ms: int) -> web.Application:
+def config() -> RoutingConfig:
+    """A1–A8 serve every queue except criminal; A9 serves only criminal."""
+    base = make_config(agents=8)
+    everyone_but = tuple(c.value for c in Category if c is not Category.CRIMINAL)
+    roster = tuple(profile(f"A{i}", skills=everyone_but) for i in range(1, 9))
+    return dataclasses.replace(
+        base, roster=(*roster, profile("A9", skills=(Category.CRIMINAL.value,)))
+    )
+
+
+def build(redis_url: str, prefix: str, lease_ms: int, grace_s: float) -> web.Application:
     app = web.Application()
     client = aioredis.Redis.from_url(redis_url)
 
@@ -65,9 +77,9 @@ def build(redis_url: str, prefix: str, lease_ms: int) -> web.Application:
         backplane_factory=lambda: RedisBackplane(redis_url, prefix=prefix, lease_ms=lease_ms),
         authenticate=authenticate,
         record_outcome=record_outcome,
-        engine_config=make_config(agents=8),
+        engine_config=config(),
         resume_secret=SECRET,
-        grace_s=10.0,
+        grace_s=grace_s,
         snapshot_every=25,
     )
     app.router.add_get("/ready", ready)
@@ -81,10 +93,11 @@ def main() -> None:
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lease-ms", type=int, default=1000)
+    parser.add_argument("--grace-s", type=float, default=2.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     web.run_app(
-        build(args.redis, args.prefix, args.lease_ms),
+        build(args.redis, args.prefix, args.lease_ms, args.grace_s),
         host="127.0.0.1",
         port=args.port,
         print=None,
