@@ -113,7 +113,7 @@ class Peer:
                 msg = await self.recv(within)
                 if isinstance(msg, cls):
                     return msg
-                if isinstance(msg, p.Position | p.PresenceChanged | p.Queued):
+                if isinstance(msg, p.Position | p.PresenceChanged | p.Queued | p.Welcome):
                     continue
                 raise AssertionError(f"expected {cls.__name__}, got {msg!r}")
 

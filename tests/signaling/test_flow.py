@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -287,3 +288,42 @@ class TestShutdown:
         msg = await peer.ws.receive(timeout=5)
         assert msg.type is WSMsgType.CLOSE
         assert msg.data == WSCloseCode.GOING_AWAY
+
+
+class TestWaitingCaller:
+    @pytest.fixture
+    def config(self) -> Any:
+        base = make_config()
+        queues = tuple(dataclasses.replace(q, max_wait_s=0.3) for q in base.queues)
+        return dataclasses.replace(base, queues=queues)
+
+    async def test_caller_hears_position_then_is_offered_a_callback(self, connect: Connect) -> None:
+        """A waiting caller is told their place and wait; after the queue's maximum
+        wait they are offered a callback, and may take a voicemail instead."""
+        caller: Peer = await connect("caller:u1")
+        await caller.send("join_queue", category="consumer", language="zh")
+        queued = await caller.recv()
+        assert isinstance(queued, p.Queued)
+        position = await caller.recv()
+        assert isinstance(position, p.Position)
+        assert position.session_id == queued.session_id
+        assert position.position == 1
+        offered = await caller.expect(p.CallbackOffered, within=3)
+        assert offered.session_id == queued.session_id
+        await caller.send("request_voicemail")
+        ended = await caller.expect(p.Ended)
+        assert ended.outcome is p.Outcome.VOICEMAIL
+
+
+class TestRateLimit:
+    async def test_flood_is_refused_with_rate_limited(self, connect: Connect) -> None:
+        """Beyond the burst, messages are answered rate_limited and not acted on."""
+        peer: Peer = await connect("caller:u1")
+        for _ in range(60):
+            await peer.send("ping")
+        codes = []
+        for _ in range(60):
+            msg = await peer.recv()
+            codes.append("pong" if isinstance(msg, p.Pong) else msg.code)  # type: ignore[union-attr]
+        assert codes.count("pong") >= 39
+        assert p.ErrorCode.RATE_LIMITED in codes
