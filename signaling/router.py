@@ -96,6 +96,7 @@ class Router:
         self.last_now = 0.0
         self.timers: dict[str, float] = {}
         self.agent_conns: dict[str, str] = {}
+        self.profiles: dict[str, dict[str, Any]] = {}
         self.caller_conns: dict[str, str | None] = {}
         self.caller_session: dict[str, str] = {}
         self.sessions: dict[str, _Session] = {}
@@ -118,6 +119,7 @@ class Router:
                 "last_now": self.last_now,
                 "timers": self.timers,
                 "agent_conns": self.agent_conns,
+                "profiles": self.profiles,
                 "caller_conns": self.caller_conns,
                 "caller_session": self.caller_session,
                 "sessions": {sid: s.to_dict() for sid, s in self.sessions.items()},
@@ -136,6 +138,7 @@ class Router:
         self.last_now = float(state["last_now"])
         self.timers = {str(k): float(v) for k, v in state["timers"].items()}
         self.agent_conns = dict(state["agent_conns"])
+        self.profiles = dict(state.get("profiles", {}))
         self.caller_conns = dict(state["caller_conns"])
         self.caller_session = dict(state["caller_session"])
         self.sessions = {sid: _Session(**s) for sid, s in state["sessions"].items()}
@@ -188,23 +191,11 @@ class Router:
         conn = str(record["conn"])
         if key.startswith("a:"):
             agent = key[2:]
-            known = agent in self.agent_conns
-            self.agent_conns[agent] = conn
-            if not known:
-                profile = AgentProfile.from_dict(record["profile"])
-                try:
-                    self._handle(
-                        ev.AgentSignedIn(
-                            now=now,
-                            profile=profile,
-                            presence=RoutingPresence.BREAK,
-                            reason="signed in",
-                        ),
-                        fx,
-                    )
-                except RoutingError:
-                    del self.agent_conns[agent]
-                    raise
+            self.profiles[agent] = dict(record["profile"])
+            if agent in self.agent_conns:
+                self.agent_conns[agent] = conn  # a second socket takes over the first
+            else:
+                self._sign_in(agent, conn, now, RoutingPresence.BREAK, "signed in", fx)
             return
         self.caller_conns[key] = conn
         self._cancel_timer(GRACE_PREFIX + key, fx)
@@ -215,6 +206,21 @@ class Router:
                 fx.deliveries.append((key, p.Connected(session_id=sid, agent_id=session.agent)))
             else:
                 fx.deliveries.append((key, self._queued(sid, session.queue)))
+
+    def _sign_in(
+        self,
+        agent: str,
+        conn: str,
+        now: float,
+        presence: RoutingPresence,
+        reason: str | None,
+        fx: Effects,
+    ) -> None:
+        profile = AgentProfile.from_dict(self.profiles[agent])
+        self._handle(
+            ev.AgentSignedIn(now=now, profile=profile, presence=presence, reason=reason), fx
+        )
+        self.agent_conns[agent] = conn
 
     def _on_drop(self, key: str, conn: str, now: float, fx: Effects) -> None:
         if key.startswith("a:"):
@@ -331,8 +337,20 @@ class Router:
                     raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
                 self._handle(ev.SessionEnded(now=now, session=SessionId(sid_text)), fx)
             case p.SetPresence() if is_agent:
+                conn = str(record["conn"])
+                if self.agent_conns.get(agent) != conn:
+                    # Signed out earlier on this socket: sign in again with the profile
+                    # the socket's hello carried.
+                    if agent in self.agent_conns or agent not in self.profiles:
+                        raise ProtocolError(ErrorCode.BAD_STATE, "not signed in here")
+                    if msg.state is not p.PresenceRequest.OFFLINE:
+                        self._sign_in(
+                            agent, conn, now, RoutingPresence(msg.state.value), msg.reason, fx
+                        )
+                    return
                 if msg.state is p.PresenceRequest.OFFLINE:
                     self._handle(ev.AgentSignedOut(now=now, agent=agent), fx)
+                    del self.agent_conns[agent]
                 else:
                     self._handle(
                         ev.AgentStateChanged(

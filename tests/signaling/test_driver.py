@@ -46,7 +46,7 @@ def attach_agent(agent: str, now: float) -> dict[str, Any]:
     return {
         "t": "attach",
         "key": f"a:{agent}",
-        "conn": f"conn-{agent}",
+        "conn": f"conn-a:{agent}",
         "now": now,
         "profile": profile(agent).to_dict(),
     }

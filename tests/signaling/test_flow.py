@@ -327,3 +327,18 @@ class TestRateLimit:
             codes.append("pong" if isinstance(msg, p.Pong) else msg.code)  # type: ignore[union-attr]
         assert codes.count("pong") >= 39
         assert p.ErrorCode.RATE_LIMITED in codes
+
+
+class TestSignOut:
+    async def test_offline_then_available_on_the_same_socket(self, connect: Connect) -> None:
+        """An agent who goes offline is signed out, and signs in again by asking for
+        available on the same socket."""
+        agent: Peer = await connect("agent:A1")
+        await available(agent)
+        await agent.send("presence", state="offline")
+        changed = await agent.recv()
+        while not (isinstance(changed, p.PresenceChanged) and changed.state is p.Presence.OFFLINE):
+            changed = await agent.recv()
+        _, queued = await queue_caller(connect, "u1")
+        await available(agent)
+        assert (await agent.expect(p.Offer)).session_id == queued.session_id
