@@ -10,6 +10,8 @@ Who may do what:
   DESIGN.md "Security"), once staff have opened it;
 - mute: anyone themselves; staff anyone. A participant muted by someone else cannot
   unmute themselves;
+- quality figures (``get_room_stats``): staff in the room, and supervisors and admins
+  whether or not they are in it; never callers;
 - start or stop recording: staff in the room. Everyone in the room is sent
   ``recording_started`` before the files start (media's ``announce``), and whoever joins
   while it runs is sent it too; ``recording_stopped`` when it ends.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -39,12 +41,17 @@ from media.errors import (
 )
 from media.manager import RoomManager
 from media.room import Room
+from media.stats import ParticipantStats
 from signaling import protocol as p
 from signaling.rooms import RoomPeer, RoomRefused
 
 log = logging.getLogger("hotline.rooms")
 
 Code = p.RoomErrorCode
+
+# Who may see any room's quality figures without being in it (issue 4: "available to the
+# room owner and supervisors").
+OVERSEERS = frozenset({"supervisor", "admin"})
 
 
 class MediaRooms:
@@ -58,6 +65,8 @@ class MediaRooms:
         self.muted_by: dict[tuple[str, str, str], str] = {}
         self._joining: set[tuple[str, str]] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        # Told when a room is gone from this node (the room directory forgets it).
+        self.room_closed: Callable[[str], Awaitable[None]] | None = None
 
     @property
     def manager(self) -> RoomManager:
@@ -157,6 +166,22 @@ class MediaRooms:
         except RecordingError as exc:
             raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
 
+    async def stats(self, peer: RoomPeer, room: str) -> list[p.RoomStats]:
+        identity = peer.identity
+        if identity.kind != "staff":
+            raise RoomRefused(Code.NOT_ALLOWED, "only staff in the room and supervisors")
+        if not identity.roles & OVERSEERS:
+            self._seat(peer, room)
+        media_room = self.manager.rooms.get(room)
+        if media_room is None:
+            raise RoomRefused(Code.NOT_IN_ROOM, f"room {room} is not open")
+        figures = await media_room.stats()
+        count = len(figures)
+        return [
+            _room_stats(room, stats, index=i, count=count)
+            for i, stats in enumerate(figures.values(), start=1)
+        ]
+
     async def disconnected(self, peer: RoomPeer) -> None:
         for room, seats in list(self.peers.items()):
             if seats.get(peer.participant_id) is peer:
@@ -227,8 +252,39 @@ class MediaRooms:
         manager = self._app.get(keys.MEDIA)
         if manager is not None and room in manager.rooms and not manager.rooms[room].participants:
             await manager.close_room(room)
+        if self.room_closed is not None and (manager is None or room not in manager.rooms):
+            try:
+                await self.room_closed(room)
+            except Exception:  # the directory entry lapses with this node's heartbeat
+                log.exception("room_directory_release_failed", extra={"room": room})
 
     @staticmethod
     def _tell(peers: dict[str, RoomPeer], msg: p.ServerMessage) -> None:
         for peer in list(peers.values()):
             peer.send(msg)
+
+
+def _room_stats(room: str, stats: ParticipantStats, *, index: int, count: int) -> p.RoomStats:
+    """Media's figures as a ``room_stats`` message (clamped to the protocol's ranges)."""
+
+    def fraction(value: float | None) -> float | None:
+        return None if value is None else min(max(value, 0.0), 1.0)
+
+    def positive(value: float | None, hi: float) -> float | None:
+        return None if value is None else min(max(value, 0.0), hi)
+
+    inbound = stats.inbound.values()
+    return p.RoomStats(
+        room=room,
+        participant=stats.participant_id,
+        index=index,
+        count=count,
+        packets_received=sum(s.packets_received for s in inbound),
+        packets_lost=sum(max(s.packets_lost, 0) for s in inbound),
+        uplink_loss=fraction(stats.uplink_loss) or 0.0,
+        jitter_ms=min(max((s.jitter_ms for s in inbound), default=0.0), 3_600_000.0),
+        downlink_loss=fraction(stats.downlink_loss),
+        rtt_ms=positive(stats.rtt_ms, 3_600_000.0),
+        bitrate_in_kbps=positive(stats.bitrate_in_kbps, 10_000_000.0),
+        bitrate_out_kbps=positive(stats.bitrate_out_kbps, 10_000_000.0),
+    )

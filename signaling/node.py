@@ -39,8 +39,8 @@ CLOSE_TOO_SLOW = 4008
 _CALLER_ONLY = (p.JoinQueue, p.LeaveQueue, p.RequestCallback, p.RequestVoicemail)
 _AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer)
 # Room messages need no hello: supervisors and invited parties are not in routing.
-_ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording)
-_RoomMessage = p.JoinRoom | p.RoomAnswer | p.LeaveRoom | p.Mute | p.SetRecording
+_ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording, p.GetRoomStats)
+_RoomMessage = p.JoinRoom | p.RoomAnswer | p.LeaveRoom | p.Mute | p.SetRecording | p.GetRoomStats
 
 
 def roster_profiles(config: RoutingConfig) -> LoadProfile:
@@ -234,6 +234,9 @@ class Node:
                 conn.send(p.RoomLeft(room=msg.room))
             elif isinstance(msg, p.Mute):
                 await self.rooms.mute(session, msg.room, msg.participant, msg.kind, msg.muted)
+            elif isinstance(msg, p.GetRoomStats):
+                for stats in await self.rooms.stats(session, msg.room):
+                    conn.send(stats)
             else:
                 await self.rooms.set_recording(session, msg.room, msg.on)
         except RoomRefused as exc:

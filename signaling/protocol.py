@@ -265,6 +265,14 @@ class SetRecording:
     on: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetRoomStats:
+    """Staff in the room, supervisors and admins ask for its quality figures (``room_stats``)."""
+
+    type: ClassVar[str] = "get_room_stats"
+    room: Id
+
+
 ClientMessage = (
     Hello
     | JoinQueue
@@ -282,6 +290,7 @@ ClientMessage = (
     | LeaveRoom
     | Mute
     | SetRecording
+    | GetRoomStats
 )
 
 CLIENT_TYPES: dict[str, type[ClientMessage]] = {
@@ -303,6 +312,7 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         LeaveRoom,
         Mute,
         SetRecording,
+        GetRoomStats,
     )
 }
 
@@ -480,6 +490,36 @@ class RoomError:
     ref: Annotated[str, Text(0, 40)] | None = None
 
 
+Fraction = Annotated[float, Num(0, 1)]
+Millis = Annotated[float, Num(0, 3_600_000)]
+Kbps = Annotated[float, Num(0, 10_000_000)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomStats:
+    """One participant's quality, from the server's side of its connection.
+
+    Answers ``get_room_stats`` with one message per participant (``index`` 1..``count``).
+    ``uplink_loss`` and ``jitter_ms`` are on what the participant sends us (the worst
+    kind); ``downlink_loss`` and ``rtt_ms`` come from its receiver reports on what we
+    send it; bitrates are over the time since the previous sample (absent on the first).
+    """
+
+    type: ClassVar[str] = "room_stats"
+    room: Id
+    participant: Id
+    index: Count
+    count: Count
+    packets_received: Count
+    packets_lost: Count
+    uplink_loss: Fraction
+    jitter_ms: Millis
+    downlink_loss: Fraction | None = None
+    rtt_ms: Millis | None = None
+    bitrate_in_kbps: Kbps | None = None
+    bitrate_out_kbps: Kbps | None = None
+
+
 ServerMessage = (
     Welcome
     | Queued
@@ -499,6 +539,7 @@ ServerMessage = (
     | RecordingStarted
     | RecordingStopped
     | RoomError
+    | RoomStats
 )
 
 SERVER_TYPES: dict[str, type[ServerMessage]] = {
@@ -522,6 +563,7 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         RecordingStarted,
         RecordingStopped,
         RoomError,
+        RoomStats,
     )
 }
 

@@ -8,6 +8,7 @@ only). The composition root gives ``setup_signaling`` a ``RoomService`` built on
   goes back as ``room_joined``;
 - ``leave_room`` → ``RoomService.leave``, then ``room_left``;
 - ``mute``       → ``RoomService.mute``; ``set_recording`` → ``RoomService.set_recording``;
+- ``get_room_stats`` → ``RoomService.stats``, each result sent as ``room_stats``;
 - the socket closing → ``RoomService.disconnected(peer)`` (leave every room).
 
 Server re-offers go the other way: the service calls ``peer.renegotiate(room, sdp)``,
@@ -66,6 +67,10 @@ class RoomService(Protocol):
     ) -> None: ...
 
     async def set_recording(self, peer: RoomPeer, room: str, on: bool) -> None: ...
+
+    async def stats(self, peer: RoomPeer, room: str) -> list[p.RoomStats]:
+        """Quality per participant (``room_stats``): staff in the room, supervisors, admins."""
+        ...
 
     async def disconnected(self, peer: RoomPeer) -> None:
         """The socket closed: leave every room ``peer`` is in."""

@@ -8,8 +8,9 @@ import pytest
 from aiohttp import web
 
 from hotline import keys
-from hotline.rooms import MediaRooms
+from hotline.rooms import MediaRooms, _room_stats
 from media.manager import RoomManager
+from media.stats import InboundStats, ParticipantStats
 from signaling import protocol as p
 from signaling.identity import Identity
 from signaling.rooms import RoomRefused, RoomSession
@@ -71,3 +72,46 @@ class TestActionsNeedASeat:
         await _refused(code, rooms.leave(peer, "a"))
         await _refused(code, rooms.mute(peer, "a", "staff-7", p.MediaKind.AUDIO, True))
         await _refused(code, rooms.set_recording(peer, "a", True))
+
+
+SUPERVISOR = Identity(kind="staff", user_id="3", display_name="S", roles=frozenset({"supervisor"}))
+
+
+class TestRoomStatsAccess:
+    async def test_callers_never_see_quality(self, rooms: MediaRooms) -> None:
+        """A caller or invited party asking for its own room's figures: not_allowed."""
+        await _refused(p.RoomErrorCode.NOT_ALLOWED, rooms.stats(session(caller("a")), "a"))
+
+    async def test_staff_outside_the_room_are_not_in_room(self, rooms: MediaRooms) -> None:
+        """A mediator who is not in the room (and no supervisor) gets not_in_room."""
+        rooms.manager.create_room("a")
+        await _refused(p.RoomErrorCode.NOT_IN_ROOM, rooms.stats(session(STAFF), "a"))
+
+    async def test_supervisors_need_no_seat_but_an_open_room(self, rooms: MediaRooms) -> None:
+        """A supervisor sees any open room's figures (none yet here); a closed room: not_in_room."""
+        await _refused(p.RoomErrorCode.NOT_IN_ROOM, rooms.stats(session(SUPERVISOR), "a"))
+        rooms.manager.create_room("a")
+        assert await rooms.stats(session(SUPERVISOR), "a") == []
+        admin = Identity(kind="staff", user_id="1", display_name="A", roles=frozenset({"admin"}))
+        assert await rooms.stats(session(admin), "a") == []
+
+
+class TestRoomStatsMessage:
+    def test_media_figures_become_a_valid_room_stats(self) -> None:
+        """Kinds are summed (loss) and the worse jitter taken; values clamped into range."""
+        figures = ParticipantStats(
+            "caller-v-1",
+            inbound={
+                "audio": InboundStats(packets_received=90, packets_lost=10, jitter_ms=3.0),
+                "video": InboundStats(packets_received=900, packets_lost=-2, jitter_ms=7.5),
+            },
+            downlink_loss=0.25,
+            rtt_ms=41.0,
+            bitrate_in_kbps=-1.0,  # a counter reset between samples
+        )
+        msg = _room_stats("a", figures, index=1, count=1)
+        assert (msg.packets_received, msg.packets_lost, msg.jitter_ms) == (990, 10, 7.5)
+        assert msg.uplink_loss == pytest.approx(10 / 1000)
+        assert (msg.downlink_loss, msg.rtt_ms, msg.bitrate_in_kbps) == (0.25, 41.0, 0.0)
+        assert msg.bitrate_out_kbps is None
+        assert p.parse_server(p.serialize(msg)) == msg

@@ -58,6 +58,24 @@ class FakeRooms:
         self._maybe_fail()
         self.calls.append(("set_recording", peer.participant_id, room, on))
 
+    async def stats(self, peer: RoomPeer, room: str) -> list[p.RoomStats]:
+        self._maybe_fail()
+        self.calls.append(("stats", peer.participant_id, room))
+        return [
+            p.RoomStats(
+                room=room,
+                participant=pid,
+                index=i,
+                count=2,
+                packets_received=100 * i,
+                packets_lost=i,
+                uplink_loss=0.01 * i,
+                jitter_ms=2.0,
+                rtt_ms=30.0 if i == 1 else None,
+            )
+            for i, pid in enumerate(("staff-1", "caller-u1"), start=1)
+        ]
+
     async def disconnected(self, peer: RoomPeer) -> None:
         self.gone.append(peer.participant_id)
 
@@ -168,6 +186,31 @@ class TestRenegotiation:
                 break
             await asyncio.sleep(0.02)
         assert rooms.gone == ["caller-u1"]
+
+
+class TestRoomStats:
+    async def test_each_participant_comes_back_as_room_stats(
+        self, rooms: FakeRooms, peer: Peer
+    ) -> None:
+        """get_room_stats reaches the service; its figures come back one room_stats each."""
+        await peer.send("get_room_stats", room="m-1")
+        first = await peer.expect(p.RoomStats)
+        second = await peer.expect(p.RoomStats)
+        assert rooms.calls == [("stats", "caller-u1", "m-1")]
+        assert [(s.participant, s.index, s.count) for s in (first, second)] == [
+            ("staff-1", 1, 2),
+            ("caller-u1", 2, 2),
+        ]
+        assert (first.rtt_ms, second.rtt_ms) == (30.0, None)
+
+    async def test_a_refusal_is_room_error_naming_get_room_stats(
+        self, rooms: FakeRooms, peer: Peer
+    ) -> None:
+        """The service's refusal (a caller asking) is room_error with ref get_room_stats."""
+        rooms.refuse = RoomRefused(p.RoomErrorCode.NOT_ALLOWED, "only staff")
+        await peer.send("get_room_stats", room="m-1")
+        error = await peer.expect(p.RoomError)
+        assert (error.code, error.ref) == (p.RoomErrorCode.NOT_ALLOWED, "get_room_stats")
 
 
 class TestRefusals:
