@@ -6,6 +6,8 @@ torn down by ``app.cleanup_ctx``; nothing is started at import time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -39,9 +41,17 @@ from recordings.store import DatabaseRecordingSink
 from signaling.backplane.base import Backplane
 from signaling.backplane.memory import MemoryBackplane
 from signaling.backplane.redis import RedisBackplane
+from signaling.errors import BackplaneError
+from signaling.media_nodes import MediaNodeLoad, RedisMediaNodes
+from signaling.room_forwarding import PlacedRooms
+from signaling.rooms import RoomService
 from signaling.web import setup_signaling
 
 log = logging.getLogger("hotline.app")
+
+# A media node's heartbeat: its load every second, live for three (docs/operations.md).
+MEDIA_HEARTBEAT_S = 1.0
+MEDIA_NODE_TTL_MS = 3000
 
 
 class StartupError(Exception):
@@ -56,10 +66,17 @@ async def create_app(settings: Settings) -> web.Application:
     app[keys.CSRF] = Csrf(settings.secret_key)
     app[keys.TOKENS] = TokenSigner(settings.secret_key)
     app[keys.ROOMS] = MediaRooms(app)
+    if settings.redis_url:
+        # Many processes: rooms are placed on media nodes and reached through the home.
+        nodes = RedisMediaNodes(settings.redis_url, prefix=settings.redis_prefix + ":media")
+        placed = PlacedRooms(app[keys.ROOMS], nodes)
+        app[keys.ROOMS].room_closed = placed.room_closed
+        app[keys.PLACED_ROOMS] = placed
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_auth)
     app.cleanup_ctx.append(_media)
+    app.cleanup_ctx.append(_media_node)
     app.router.add_routes(routes)
     app.router.add_routes(media_routes)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
@@ -97,7 +114,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         engine_config=config,
         resume_secret=hashlib.sha256(b"hotline-resume:" + settings.secret_key.encode()).digest(),
         path="/ws",
-        rooms=app[keys.ROOMS],
+        rooms=_room_service(app),
     )
     # The WebSocket authenticates its peers itself (staff cookie or caller token).
     for resource in app.router.resources():
@@ -127,6 +144,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
         recording_sink=DatabaseRecordingSink(app[keys.DB]),
         announce=app[keys.ROOMS].announce,  # recording_started before any file starts
         on_left=app[keys.ROOMS].on_left,  # room_left to a participant media dropped
+        capacity_rooms=settings.media_capacity_rooms,
     )
     app[keys.MEDIA] = manager
     app[keys.METRICS].watch_media(manager.load)
@@ -141,6 +159,61 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
                 await manager.close_room(room_id)
             except Exception:  # logged; shutdown goes on
                 log.exception("media_room_close_failed", extra={"room": room_id})
+
+
+def _room_service(app: web.Application) -> RoomService:
+    placed = app.get(keys.PLACED_ROOMS)
+    return placed if placed is not None else app[keys.ROOMS]
+
+
+def _node_load(manager: RoomManager) -> MediaNodeLoad:
+    load = manager.load(sample_cpu=False)  # the CPU figure stays /metrics' own
+    return MediaNodeLoad(
+        rooms=load.rooms,
+        participants=load.participants,
+        capacity=load.capacity_rooms,
+        load=load.load,
+    )
+
+
+async def _media_node(app: web.Application) -> AsyncIterator[None]:
+    """With Redis: publish this node's media load (heartbeat) and serve forwarded rooms."""
+    placed = app.get(keys.PLACED_ROOMS)
+    if placed is None:
+        yield  # one process: every room is here
+        return
+    nodes = placed.nodes
+    manager = app[keys.MEDIA]
+    try:
+        await nodes.start()
+        await nodes.publish(_node_load(manager), ttl_ms=MEDIA_NODE_TTL_MS)
+    except BackplaneError as exc:
+        await nodes.close()
+        raise StartupError(f"media node directory: {exc}") from exc
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(MEDIA_HEARTBEAT_S)
+            try:
+                await nodes.publish(_node_load(manager), ttl_ms=MEDIA_NODE_TTL_MS)
+            except BackplaneError as exc:
+                log.warning("media_heartbeat_failed", extra={"error": str(exc)})
+
+    tasks = [
+        asyncio.create_task(placed.run(), name="media-node-forwarding"),
+        asyncio.create_task(heartbeat(), name="media-node-heartbeat"),
+    ]
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(nodes.wait_ready(), 5.0)
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("media node task ended with %r", result)
+        await nodes.close()
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hotline.settings import Settings
     from hotline.tokens import TokenSigner
     from media.manager import RoomManager
+    from signaling.room_forwarding import PlacedRooms
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -29,3 +30,4 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TEMPLATES: web.AppKey[Environment] = web.AppKey("templates")
 MEDIA: web.AppKey[RoomManager] = web.AppKey("media")
 ROOMS: web.AppKey[MediaRooms] = web.AppKey("rooms")
+PLACED_ROOMS: web.AppKey[PlacedRooms] = web.AppKey("placed_rooms")  # with Redis only

@@ -52,6 +52,7 @@ class Settings:
     public_url: str | None = None
     routing_config: Path | None = None
     redis_prefix: str = "hotline"
+    media_capacity_rooms: int = 8
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -201,6 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=env.get("HOTLINE_PUBLIC_URL") or None,
         routing_config=routing_path,
         redis_prefix=redis_prefix,
+        media_capacity_rooms=integer("HOTLINE_MEDIA_ROOMS", 8, 1, 1000),
     )
     if problems:
         raise SettingsError(problems)

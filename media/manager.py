@@ -103,11 +103,14 @@ class RoomManager:
         for room_id in list(self.rooms):
             await self.close_room(room_id)
 
-    def load(self) -> NodeLoad:
-        now, cpu = time.monotonic(), time.process_time()
-        then, cpu_then = self._cpu_mark
-        self._cpu_mark = (now, cpu)
-        cpu_percent = (cpu - cpu_then) / (now - then) * 100 if now > then else None
+    def load(self, *, sample_cpu: bool = True) -> NodeLoad:
+        """This node's figures; ``sample_cpu=False`` leaves the CPU mark for /metrics alone."""
+        cpu_percent = None
+        if sample_cpu:
+            now, cpu = time.monotonic(), time.process_time()
+            then, cpu_then = self._cpu_mark
+            self._cpu_mark = (now, cpu)
+            cpu_percent = (cpu - cpu_then) / (now - then) * 100 if now > then else None
         return NodeLoad(
             node_id=self.node_id,
             rooms=len(self.rooms),

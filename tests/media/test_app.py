@@ -124,3 +124,27 @@ class TestRtcConfig:
         expected = hmac.new(secret.encode(), turn["username"].encode(), hashlib.sha1).digest()
         assert turn["credential"] == base64.b64encode(expected).decode()
         assert body["ttl_s"] == 600
+
+
+class TestMediaNodesOnRedis:
+    async def test_one_process_needs_no_directory(self, make_client: AppClient) -> None:
+        """Without Redis every room is in this process: no placement, MediaRooms serves /ws."""
+        client = await make_client()
+        assert keys.PLACED_ROOMS not in client.app
+
+    async def test_each_process_publishes_its_load_and_leaves_on_shutdown(
+        self, make_client: AppClient, redis_url: str
+    ) -> None:
+        """Two apps on one Redis: both are live media nodes with their capacity; one stops."""
+        first = await make_client(REDIS_URL=redis_url, HOTLINE_MEDIA_ROOMS="3")
+        second = await make_client(REDIS_URL=redis_url, HOTLINE_MEDIA_ROOMS="5")
+        placed = first.app[keys.PLACED_ROOMS]
+        assert placed.nodes.prefix == first.app[keys.SETTINGS].redis_prefix + ":media"
+        nodes, now_ms = await placed.nodes.nodes()
+        live = {n.node: n.capacity for n in nodes if n.live(now_ms)}
+        assert live == {placed.node_id: 3, second.app[keys.PLACED_ROOMS].node_id: 5}
+        assert first.app[keys.MEDIA].capacity_rooms == 3
+        await second.close()
+        nodes, now_ms = await placed.nodes.nodes()
+        assert [n.node for n in nodes] == [placed.node_id]
+        await placed.nodes.delete_all()
