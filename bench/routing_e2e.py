@@ -4,9 +4,10 @@ The population of issue 3: 1,000 agents signed in (on a break) over real WebSock
 5,000 waiting sessions over 12 queues with 3 tiers each. Each sample takes one agent:
 send ``presence available``, time until the ``offer`` arrives on the same socket, then
 send ``presence break`` (the offer is withdrawn, the session waits again) so that the
-population stays the same. The server is the real ``setup_signaling`` app on a TCP
-port; with ``backplane="redis"`` every event goes through the Redis Stream and every
-message through pub/sub, exactly as between processes.
+population stays the same. ``concurrency`` agents do this at once (default one: the
+latency of a single event; more: under load). The server is the real
+``setup_signaling`` app on a TCP port; with ``backplane="redis"`` every event goes
+through the Redis Stream and every message through pub/sub, as between processes.
 
 The waiting sessions are appended to the log as ``join_queue`` records without caller
 sockets (5,000 extra sockets would measure the client, not the server); their position
@@ -113,7 +114,10 @@ async def _run(
     samples: int,
     warmup: int,
     seed: int,
+    concurrency: int,
 ) -> dict[str, Any]:
+    if not 1 <= concurrency <= agents:
+        raise ValueError("concurrency must be between 1 and the number of agents")
     config, names = population(agents, queues, tiers, seed)
     prefix = f"bench:e2e:{uuid.uuid4().hex[:8]}"
     factory: Callable[[], Backplane]
@@ -184,17 +188,27 @@ async def _run(
             available = json.dumps({"v": 1, "type": "presence", "state": "available"})
             on_break = json.dumps({"v": 1, "type": "presence", "state": "break", "reason": "bench"})
             latencies: list[float] = []
-            for n in range(warmup + samples):
-                peer = peers[rng.randrange(agents)]
-                t = time.perf_counter()
-                await peer.ws.send_str(available)
-                await peer.until(p.Offer)
-                elapsed = time.perf_counter() - t
-                if n >= warmup:
-                    latencies.append(elapsed * 1000)
-                await peer.ws.send_str(on_break)
-                await peer.until(p.OfferCancelled)
-                await peer.until(p.PresenceChanged)
+
+            async def worker(mine: list[_Agent], count: int, skip: int) -> None:
+                for n in range(count):
+                    peer = mine[n % len(mine)]
+                    t = time.perf_counter()
+                    await peer.ws.send_str(available)
+                    await peer.until(p.Offer)
+                    elapsed = time.perf_counter() - t
+                    if n >= skip:
+                        latencies.append(elapsed * 1000)
+                    await peer.ws.send_str(on_break)
+                    await peer.until(p.OfferCancelled)
+                    await peer.until(p.PresenceChanged)
+
+            # ``concurrency`` agents at a time, each cycling through its own share.
+            shuffled = rng.sample(peers, len(peers))
+            per = (samples + concurrency - 1) // concurrency
+            skip = max(1, warmup // concurrency)
+            async with asyncio.TaskGroup() as group:
+                for w in range(concurrency):
+                    group.create_task(worker(shuffled[w::concurrency], per + skip, skip))
             for peer in peers:
                 await peer.ws.close()
     finally:
@@ -214,7 +228,8 @@ async def _run(
         "waiting_sessions": waiting,
         "queues": queues,
         "tiers": tiers,
-        "samples": samples,
+        "samples": len(latencies),
+        "concurrency": concurrency,
         "p50_ms": round(statistics.median(latencies), 3),
         "p99_ms": round(_percentile(latencies, 0.99), 3),
         "max_ms": round(max(latencies), 3),
@@ -235,6 +250,7 @@ def run(
     samples: int = 1000,
     warmup: int = 50,
     seed: int = 12348,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
     """Measure offer latency over ``backplane`` ("memory" or "redis"); one JSON-able dict."""
     return asyncio.run(
@@ -248,6 +264,7 @@ def run(
             samples=samples,
             warmup=warmup,
             seed=seed,
+            concurrency=concurrency,
         )
     )
 
@@ -259,6 +276,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=5000)
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
     result = run(
         args.backplane,
@@ -266,6 +284,7 @@ def main() -> None:
         agents=args.agents,
         sessions=args.sessions,
         samples=args.samples,
+        concurrency=args.concurrency,
     )
     print(json.dumps(result))
 
