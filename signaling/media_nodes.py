@@ -141,8 +141,10 @@ class RedisMediaNodes:
 
     async def start(self) -> None:
         self._redis = aioredis.Redis.from_url(self._url, decode_responses=True)
+        # TCP keepalive on the long-lived subscription (a Unix socket has no such option).
+        keepalive = {} if self._url.startswith("unix:") else {"socket_keepalive": True}
         self._listener = aioredis.Redis.from_url(
-            self._url, socket_timeout=None, socket_keepalive=True, decode_responses=True
+            self._url, socket_timeout=None, decode_responses=True, **keepalive
         )
         try:
             await self._redis.ping()

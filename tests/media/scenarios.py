@@ -568,8 +568,16 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
     return await run(seconds)
 
 
+async def two_node_room(redis_socket: str, prefix: str, db: int = 0) -> dict[str, Any]:
+    """One room between two apps on Redis (tests/media/placed_rooms.py)."""
+    from tests.media.placed_rooms import two_node_room as run
+
+    return await run(redis_socket, prefix, db)
+
+
 SCENARIOS = {
     "ws_room": ws_room,
+    "two_node_room": two_node_room,
     "browser": browser,
     "seam_loopback": seam_loopback,
     "three_party": three_party,
