@@ -321,6 +321,12 @@ class Node:
         except BackplaneError as exc:
             log.warning("could not record the drop of %s: %s", key, exc)
 
+    def resync(self) -> None:
+        """Deliveries may have been lost: have every client reconnect and resume, which
+        sends each its current state again (1012, service restart)."""
+        for conn in list(self.conns.values()):
+            conn.close(WSCloseCode.SERVICE_RESTART, "reconnect and resume")
+
     def close_all(self, code: int = WSCloseCode.GOING_AWAY) -> None:
         """Ask every connection to close (shutdown)."""
         for conn in list(self.conns.values()):

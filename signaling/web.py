@@ -117,7 +117,7 @@ def setup_signaling(
             snapshot_every=snapshot_every,
             clock=clock,
         )
-        await backplane.start(node.receive)
+        await backplane.start(node.receive, node.resync)
         app[SIGNALING] = Signaling(backplane=backplane, node=node, leader=leader)
         tasks = [
             asyncio.create_task(backplane.run(), name="backplane-listener"),

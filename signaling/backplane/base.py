@@ -89,8 +89,12 @@ class Backplane(abc.ABC):
     process_id: str
 
     @abc.abstractmethod
-    async def start(self, receiver: Receiver) -> None:
-        """Connect; ``receiver`` gets this process's deliveries from now on."""
+    async def start(self, receiver: Receiver, on_gap: Callable[[], None] | None = None) -> None:
+        """Connect; ``receiver`` gets this process's deliveries from now on.
+
+        ``on_gap`` is called when deliveries may have been lost (the backplane's
+        connection dropped and came back): the node should have its clients resume.
+        """
 
     @abc.abstractmethod
     async def run(self) -> None:

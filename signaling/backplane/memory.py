@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from signaling.backplane.base import Backplane, Checkpoint, Delivery, LogEntry, Receiver, Term
@@ -29,7 +29,7 @@ class MemoryBackplane(Backplane):
         self.outcomes_cursor: str | None = None
         self.snapshot: tuple[Mapping[str, Any], str] | None = None
 
-    async def start(self, receiver: Receiver) -> None:
+    async def start(self, receiver: Receiver, on_gap: Callable[[], None] | None = None) -> None:
         self._receiver = receiver
 
     async def run(self) -> None:

@@ -24,7 +24,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -141,7 +141,7 @@ class RedisBackplane(Backplane):
         self.keys = _Keys(prefix)
         self._redis: aioredis.Redis | None = None
         self._reader: aioredis.Redis | None = None
-        self._listener: aioredis.Redis | None = None
+        self._on_gap: Callable[[], None] | None = None
         self._receiver: Receiver | None = None
         self._released = asyncio.Event()
         self._subscribed = asyncio.Event()
@@ -153,15 +153,13 @@ class RedisBackplane(Backplane):
             raise BackplaneError("backplane is not started")
         return self._redis
 
-    async def start(self, receiver: Receiver) -> None:
+    async def start(self, receiver: Receiver, on_gap: Callable[[], None] | None = None) -> None:
         self._receiver = receiver
+        self._on_gap = on_gap
         # Ordinary commands fail fast (redis-py's 5 s socket timeout); the blocking XREAD
         # and the pub/sub listener wait indefinitely on their own pool.
         self._redis = aioredis.Redis.from_url(self._url)
         self._reader = aioredis.Redis.from_url(
-            self._url, socket_timeout=None, socket_keepalive=True
-        )
-        self._listener = aioredis.Redis.from_url(
             self._url, socket_timeout=None, socket_keepalive=True
         )
         try:
@@ -197,13 +195,25 @@ class RedisBackplane(Backplane):
             await self._listen()
 
     async def _listen(self) -> None:
-        """Listen on this process's channel; resubscribe (and re-register) after errors."""
+        """Listen on this process's channel; resubscribe (and re-register) after errors.
+
+        Pub/sub does not keep messages for an absent subscriber, so after a lost
+        connection whatever was sent meanwhile is gone: ``on_gap`` then tells the node,
+        which asks its clients to reconnect and resume (they are sent their state
+        again). Each attempt uses a fresh client: redis-py's pooled pub/sub connection
+        can come back subscribed on a socket nobody reads.
+        """
         channel = self.keys.proc(self.process_id).encode()
         released = self.keys.released.encode()
+        lost = False
         while True:
-            if self._listener is None:
-                raise BackplaneError("backplane is not started")
-            pubsub = self._listener.pubsub()
+            client = aioredis.Redis.from_url(
+                self._url,
+                socket_timeout=None,
+                socket_keepalive=True,
+                client_name=f"{self.prefix}:{self.process_id}:listener",
+            )
+            pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(channel, released)
                 if self._local:
@@ -211,6 +221,9 @@ class RedisBackplane(Backplane):
                         self.keys.conns, mapping=dict.fromkeys(self._local, self.process_id)
                     )
                     await self.redis.sadd(self.keys.proc_keys(self.process_id), *self._local)
+                if lost and self._on_gap is not None:
+                    self._on_gap()
+                lost = False
                 self._subscribed.set()
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -225,10 +238,13 @@ class RedisBackplane(Backplane):
             except (RedisError, OSError) as exc:
                 log.warning("pub/sub connection lost (%s); resubscribing", exc)
                 self._subscribed.clear()
-                await asyncio.sleep(0.5)
+                lost = True
+                await asyncio.sleep(0.2)
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(RedisError, OSError):
+                    await client.aclose()
 
     async def wait_ready(self) -> None:
         """Until the pub/sub listener is subscribed (tests and benchmarks use this)."""
@@ -239,10 +255,10 @@ class RedisBackplane(Backplane):
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.zrem(self.keys.nodes, self.process_id)
-        for client in (self._redis, self._reader, self._listener):
+        for client in (self._redis, self._reader):
             if client is not None:
                 await client.aclose()
-        self._redis = self._reader = self._listener = None
+        self._redis = self._reader = None
 
     async def append(self, record: Mapping[str, Any]) -> str:
         try:

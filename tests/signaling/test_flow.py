@@ -342,3 +342,63 @@ class TestSignOut:
         _, queued = await queue_caller(connect, "u1")
         await available(agent)
         assert (await agent.expect(p.Offer)).session_id == queued.session_id
+
+
+class TestLiveCallerDrop:
+    async def test_caller_gone_from_live_session_ends_it_after_grace(
+        self, connect: Connect, outcomes: Outcomes
+    ) -> None:
+        """A connected caller who drops and does not return within the grace period
+        ends the session (answered); the agent is told it ended."""
+        caller, queued = await queue_caller(connect, "u1")
+        agent: Peer = await connect("agent:A1")
+        await available(agent)
+        offer = await agent.expect(p.Offer)
+        await agent.send("accept", offer_id=offer.offer_id)
+        await caller.expect(p.Connected)
+        await agent.expect(p.Connected)
+        await caller.close()
+        ended = await agent.expect(p.Ended, within=5)
+        assert ended.session_id == queued.session_id
+        (recorded,) = await outcomes.wait_for(1)
+        assert recorded.outcome.value == "answered"
+
+
+@pytest.mark.redis
+class TestRedisListener:
+    async def test_lost_pubsub_connection_makes_clients_resume(
+        self, client: Any, connect: Connect, backplane_kind: str, redis_url: str
+    ) -> None:
+        """If Redis drops this process's pub/sub connection, messages sent meanwhile are
+        lost: the listener resubscribes and asks its clients to reconnect (1012), and a
+        caller who resumes is told its place again; routing goes on."""
+        if backplane_kind != "redis":
+            pytest.skip("Redis only")
+        import redis.asyncio as aioredis
+
+        from signaling.web import SIGNALING
+
+        backplane = client.server.app[SIGNALING].backplane
+        caller: Peer = await connect("caller:u1", hello=False)
+        await caller.send("hello")
+        token = (await caller.expect(p.Welcome)).resume_token
+        await caller.send("join_queue", category="general", language="zh")
+        queued = await caller.expect(p.Queued)
+        name = f"{backplane.prefix}:{backplane.process_id}:listener"
+        admin = aioredis.Redis.from_url(redis_url)
+        try:
+            (mine,) = [c for c in await admin.client_list() if c["name"] == name]
+            await admin.client_kill_filter(_id=mine["id"])
+        finally:
+            await admin.aclose()
+        while True:
+            frame = await caller.ws.receive(timeout=5)
+            if frame.type is WSMsgType.CLOSE:
+                break
+        assert frame.data == WSCloseCode.SERVICE_RESTART
+        back: Peer = await connect("caller:u1", hello=False)
+        await back.send("hello", resume_token=token)
+        assert (await back.expect(p.Queued)).session_id == queued.session_id
+        agent: Peer = await connect("agent:A1")
+        await available(agent)
+        assert (await agent.expect(p.Offer)).session_id == queued.session_id
