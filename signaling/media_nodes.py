@@ -125,8 +125,11 @@ class RedisMediaNodes:
         self.nodes_key = f"{prefix}:nodes"
         self.rooms_key = f"{prefix}:rooms"
         self._url = url
+        # TCP keepalive on the long-lived subscription (a Unix socket has no such option).
+        self._keepalive: dict[str, Any] = (
+            {} if url.startswith("unix:") else {"socket_keepalive": True}
+        )
         self._redis: aioredis.Redis | None = None
-        self._listener: aioredis.Redis | None = None
         self._subscribed = asyncio.Event()
         self._send_lock = asyncio.Lock()
 
@@ -141,11 +144,6 @@ class RedisMediaNodes:
 
     async def start(self) -> None:
         self._redis = aioredis.Redis.from_url(self._url, decode_responses=True)
-        # TCP keepalive on the long-lived subscription (a Unix socket has no such option).
-        keepalive = {} if self._url.startswith("unix:") else {"socket_keepalive": True}
-        self._listener = aioredis.Redis.from_url(
-            self._url, socket_timeout=None, decode_responses=True, **keepalive
-        )
         try:
             await self._redis.ping()
         except (RedisError, OSError) as exc:
@@ -159,10 +157,9 @@ class RedisMediaNodes:
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.hdel(self.nodes_key, self.node_id)
-        for client in (self._redis, self._listener):
-            if client is not None:
-                await client.aclose()
-        self._redis = self._listener = None
+        if self._redis is not None:
+            await self._redis.aclose()
+        self._redis = None
 
     # -- loads ------------------------------------------------------------------------
 
@@ -248,15 +245,32 @@ class RedisMediaNodes:
             except (RedisError, OSError) as exc:
                 raise BackplaneError(f"sending to media node {node} failed: {exc}") from exc
 
-    async def listen(self, handler: Handler) -> None:
-        """Hand each message on this node's channel to ``handler``, until cancelled."""
+    async def listen(self, handler: Handler, on_gap: Callable[[], None] | None = None) -> None:
+        """Hand each message on this node's channel to ``handler``, until cancelled.
+
+        Pub/sub keeps nothing for an absent subscriber: after a lost connection this
+        resubscribes on a fresh client (redis-py's pooled pub/sub connection can come
+        back subscribed on a socket nobody reads) and calls ``on_gap``, since whatever
+        was sent meanwhile is gone.
+        """
         channel = self.channel(self.node_id)
+        lost = False
         while True:
-            if self._listener is None:
+            if self._redis is None:
                 raise BackplaneError("media nodes are not started")
-            pubsub = self._listener.pubsub()
+            client = aioredis.Redis.from_url(
+                self._url,
+                socket_timeout=None,
+                decode_responses=True,
+                client_name=f"{self.prefix}:{self.node_id}:listener",
+                **self._keepalive,
+            )
+            pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(channel)
+                if lost and on_gap is not None:
+                    on_gap()
+                lost = False
                 self._subscribed.set()
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -271,10 +285,13 @@ class RedisMediaNodes:
             except (RedisError, OSError) as exc:
                 log.warning("media node channel lost (%s); resubscribing", exc)
                 self._subscribed.clear()
-                await asyncio.sleep(0.5)
+                lost = True
+                await asyncio.sleep(0.2)
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(RedisError, OSError):
+                    await client.aclose()
 
     async def wait_ready(self) -> None:
         """Until this node's channel is subscribed."""

@@ -19,7 +19,8 @@ room directory (``media_nodes``). For a room message from a socket on this proce
 The media then flows between the browser and the home node directly: the SDP answer's
 ICE candidates are the home's. Messages between two nodes keep their order (one
 publisher per node, one subscriber). A home that does not answer within
-``call_timeout_s`` is ``unavailable``.
+``call_timeout_s`` is ``unavailable``, and so is every call waiting when this node's
+subscription was lost (pub/sub keeps nothing meanwhile; notices sent then are lost).
 """
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ class PlacedRooms:
         """Listen to this node's channel and send what is posted, until cancelled."""
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self.nodes.listen(self._on_message), name="media-node-listen")
+                group.create_task(
+                    self.nodes.listen(self._on_message, self._gap), name="media-node-listen"
+                )
                 group.create_task(self._send_posted(), name="media-node-send")
         finally:
             for task in list(self._tasks):
@@ -140,6 +143,14 @@ class PlacedRooms:
             for future in self._calls.values():
                 if not future.done():
                     future.set_exception(RoomRefused(Code.UNAVAILABLE, "shutting down"))
+
+    def _gap(self) -> None:
+        """Messages to this node may have been lost: nobody waits for a reply in vain."""
+        for future in self._calls.values():
+            if not future.done():
+                future.set_exception(
+                    RoomRefused(Code.UNAVAILABLE, "lost touch with the other media nodes")
+                )
 
     async def _send_posted(self) -> None:
         while True:

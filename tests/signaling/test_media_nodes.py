@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from signaling import protocol as p
 from signaling.identity import Identity
@@ -367,3 +368,28 @@ class TestForwarding:
         await cluster.placed["A"].join(Socket(MEDIATOR).session, "m-1", "offer")
         await cluster.placed["B"].room_closed("m-1")
         assert await cluster.placed["A"].nodes.home("m-1") is None
+
+
+class TestLostSubscription:
+    async def test_a_node_resubscribes_and_fails_waiting_calls(
+        self, cluster: Cluster, redis_url: str
+    ) -> None:
+        """Redis drops A's subscription: a call waiting on A fails at once, later ones work."""
+        mediator = Socket(MEDIATOR)
+        await cluster.placed["A"].join(mediator.session, "m-1", "offer")
+        guest = cluster.local["B"].seats["staff-7"]
+        # B waits on A for a re-offer's answer that the socket never gives.
+        pending = asyncio.create_task(guest.renegotiate("m-1", "v=0\r\nreoffer"))
+        await mediator.wait_for(p.RoomOffer)
+        nodes_b = cluster.placed["B"].nodes
+        admin = aioredis.Redis.from_url(redis_url)
+        try:
+            name = f"{nodes_b.prefix}:B:listener"
+            (mine,) = [c for c in await admin.client_list() if c["name"] == name]
+            await admin.client_kill_filter(_id=mine["id"])
+        finally:
+            await admin.aclose()
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(pending, 5)
+        await cluster.placed["A"].set_recording(mediator.session, "m-1", True)
+        assert ("set_recording", "staff-7", True) in cluster.local["B"].calls
