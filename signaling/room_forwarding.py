@@ -357,10 +357,18 @@ class PlacedRooms:
         if home is None:
             await self.local.leave(peer, room)
             return
+        key = self._key(peer)
         try:
             await self._call(home, peer, "leave", room)
         finally:
-            self._remote.get(self._key(peer), {}).pop(room, None)
+            rooms = self._remote.get(key, {})
+            rooms.pop(room, None)
+            if home not in rooms.values():  # in no other room there: the home drops its guest
+                self._post(home, self._goodbye(peer, key))
+            if not rooms:  # in no room elsewhere: forget the socket (Node may not tell us)
+                self._remote.pop(key, None)
+                self._keys.pop(id(peer), None)
+                self._peers.pop(key, None)
 
     async def mute(
         self, peer: RoomPeer, room: str, participant: str, kind: p.MediaKind, muted: bool

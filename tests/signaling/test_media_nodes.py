@@ -358,9 +358,12 @@ class TestForwarding:
         await cluster.placed["A"].join(party.session, "m-1", "offer")
         await cluster.placed["A"].leave(party.session, "m-1")
         assert ("leave", "caller-v-1", "m-1") in cluster.local["B"].calls
+        await asyncio.wait_for(cluster.local["B"].left.wait(), 5)  # its guest is dropped
+        assert cluster.local["B"].gone == ["caller-v-1"]
+        cluster.local["B"].left.clear()
         await cluster.placed["A"].disconnected(mediator.session)
         await asyncio.wait_for(cluster.local["B"].left.wait(), 5)
-        assert cluster.local["B"].gone == ["staff-7"]
+        assert cluster.local["B"].gone == ["caller-v-1", "staff-7"]
         assert cluster.local["A"].gone == ["staff-7"]  # the local service is told too
 
     async def test_a_closed_room_is_released(self, cluster: Cluster) -> None:
