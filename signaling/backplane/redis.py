@@ -153,15 +153,21 @@ class RedisBackplane(Backplane):
             raise BackplaneError("backplane is not started")
         return self._redis
 
+    def _blocking_options(self) -> dict[str, Any]:
+        """Connections that wait indefinitely; TCP keepalive where there is TCP (redis-py
+        refuses the option on a unix:// socket)."""
+        options: dict[str, Any] = {"socket_timeout": None}
+        if not self._url.startswith("unix://"):
+            options["socket_keepalive"] = True
+        return options
+
     async def start(self, receiver: Receiver, on_gap: Callable[[], None] | None = None) -> None:
         self._receiver = receiver
         self._on_gap = on_gap
         # Ordinary commands fail fast (redis-py's 5 s socket timeout); the blocking XREAD
         # and the pub/sub listener wait indefinitely on their own pool.
         self._redis = aioredis.Redis.from_url(self._url)
-        self._reader = aioredis.Redis.from_url(
-            self._url, socket_timeout=None, socket_keepalive=True
-        )
+        self._reader = aioredis.Redis.from_url(self._url, **self._blocking_options())
         try:
             await self._redis.ping()
         except RedisError as exc:
@@ -209,9 +215,8 @@ class RedisBackplane(Backplane):
         while True:
             client = aioredis.Redis.from_url(
                 self._url,
-                socket_timeout=None,
-                socket_keepalive=True,
                 client_name=f"{self.prefix}:{self.process_id}:listener",
+                **self._blocking_options(),
             )
             pubsub = client.pubsub()
             try:
