@@ -131,12 +131,16 @@ class RedisBackplane(Backplane):
         prefix: str = "hotline:routing",
         lease_ms: int = 3000,
         read_count: int = 1000,
+        log_retain: int = 100_000,
         process_id: str | None = None,
     ) -> None:
         self.process_id = process_id or f"p-{uuid.uuid4().hex[:12]}"
         self.prefix = prefix
         self.lease_ms = lease_ms
         self.read_count = read_count
+        # The newest entries kept whatever the snapshots allow: a bounded log that still
+        # shows recent history to an operator (and to tests).
+        self.log_retain = log_retain
         self._url = url
         self.keys = _Keys(prefix)
         self._redis: aioredis.Redis | None = None
@@ -333,6 +337,11 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _raise_if_cancelled() -> None:
     """Re-raise a cancellation that redis-py swallowed (it can retry a cancelled call)."""
     task = asyncio.current_task()
@@ -495,6 +504,31 @@ class _RedisTerm(Term):
         await self._fenced(
             self._bp._fenced_hset, self._bp.keys.snap, ["id", entry_id, "data", data]
         )
+        await self._trim(entry_id)
+
+    async def _trim(self, snapshot_id: str) -> None:
+        """Drop the log before what a new leader could still need: the snapshot's entry
+        and the outcome writer's cursor, whichever is older, but always keep the newest
+        ``log_retain`` entries. Without this the Stream grows for ever. Trimming only
+        older entries is harmless even from a leader that has just been deposed: the
+        newest snapshot is never older than its own."""
+        r = self._bp.redis
+        try:
+            ocursor = await r.get(self._bp.keys.ocursor)
+            if not ocursor:
+                return  # no outcome written yet: the writer may need the whole log
+            written = ocursor.decode() if isinstance(ocursor, bytes) else str(ocursor)
+            floor = min(snapshot_id, written, key=_stream_id)
+            if self._bp.log_retain > 0:
+                newest = await r.xrevrange(self._bp.keys.log, count=self._bp.log_retain) or []
+                if len(newest) < self._bp.log_retain:
+                    return  # the whole log is within what we keep anyway
+                oldest_kept = newest[-1][0] or floor
+                kept = oldest_kept.decode() if isinstance(oldest_kept, bytes) else str(oldest_kept)
+                floor = min(floor, kept, key=_stream_id)
+            await r.xtrim(self._bp.keys.log, minid=floor, approximate=False)
+        except RedisError as exc:  # the next snapshot trims again
+            log.warning("trimming the routing log failed: %s", exc)
 
     async def _fenced(self, script: Any, key: str, args: list[str]) -> None:
         try:

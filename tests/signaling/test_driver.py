@@ -288,3 +288,39 @@ class TestLease:
             await asyncio.gather(*tasks, return_exceptions=True)
             await a.close()
             await b.close()
+
+
+@pytest.mark.redis
+class TestLogTrimming:
+    async def test_snapshot_trims_what_no_leader_needs(
+        self, redis_url: str, redis_prefix: str
+    ) -> None:
+        """Saving a snapshot drops log entries older than both the snapshot and the
+        outcome writer's cursor, and nothing newer; the newest ``log_retain`` stay."""
+        bp = RedisBackplane(redis_url, prefix=redis_prefix, lease_ms=2000, log_retain=2)
+        await bp.start(lambda key, payload: None)
+        listener = asyncio.create_task(bp.run())
+        try:
+            await bp.wait_ready()
+            ids = [await bp.append({"t": "probe", "i": i}) for i in range(10)]
+            term = await bp.acquire()
+            await term.save_snapshot({"state": 1}, ids[6])  # no outcomes yet: keep all
+            assert await bp.redis.xlen(bp.keys.log) == 10
+            await term.commit_outcomes(ids[4])
+            await term.save_snapshot({"state": 2}, ids[6])  # the writer is further back
+            remaining = [e[0].decode() for e in await bp.redis.xrange(bp.keys.log)]
+            assert remaining == ids[4:]
+            await term.commit_outcomes(ids[8])
+            await term.save_snapshot({"state": 3}, ids[7])  # now the snapshot is older
+            remaining = [e[0].decode() for e in await bp.redis.xrange(bp.keys.log)]
+            assert remaining == ids[7:]
+            bp.log_retain = 5  # the newest five are kept whatever the snapshot allows
+            await term.save_snapshot({"state": 4}, ids[9])
+            assert await bp.redis.xlen(bp.keys.log) == 3  # fewer than five: nothing dropped
+            checkpoint = await term.load()
+            assert checkpoint.snapshot == {"state": 4}
+            await term.release()
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+            await bp.close()
