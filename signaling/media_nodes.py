@@ -30,6 +30,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from signaling.backplane.pubsub import subscribe_forever
 from signaling.errors import BackplaneError
 
 log = logging.getLogger(__name__)
@@ -125,10 +126,6 @@ class RedisMediaNodes:
         self.nodes_key = f"{prefix}:nodes"
         self.rooms_key = f"{prefix}:rooms"
         self._url = url
-        # TCP keepalive on the long-lived subscription (a Unix socket has no such option).
-        self._keepalive: dict[str, Any] = (
-            {} if url.startswith("unix:") else {"socket_keepalive": True}
-        )
         self._redis: aioredis.Redis | None = None
         self._subscribed = asyncio.Event()
         self._send_lock = asyncio.Lock()
@@ -246,52 +243,34 @@ class RedisMediaNodes:
                 raise BackplaneError(f"sending to media node {node} failed: {exc}") from exc
 
     async def listen(self, handler: Handler, on_gap: Callable[[], None] | None = None) -> None:
-        """Hand each message on this node's channel to ``handler``, until cancelled.
+        """Hand each message on this node's channel to ``handler``, until cancelled;
+        after a lost connection, ``on_gap`` (whatever was sent meanwhile is gone)."""
+        if self._redis is None:
+            raise BackplaneError("media nodes are not started")
 
-        Pub/sub keeps nothing for an absent subscriber: after a lost connection this
-        resubscribes on a fresh client (redis-py's pooled pub/sub connection can come
-        back subscribed on a socket nobody reads) and calls ``on_gap``, since whatever
-        was sent meanwhile is gone.
-        """
-        channel = self.channel(self.node_id)
-        lost = False
-        while True:
-            if self._redis is None:
-                raise BackplaneError("media nodes are not started")
-            client = aioredis.Redis.from_url(
-                self._url,
-                socket_timeout=None,
-                decode_responses=True,
-                client_name=f"{self.prefix}:{self.node_id}:listener",
-                **self._keepalive,
-            )
-            pubsub = client.pubsub()
+        async def subscribed(lost: bool) -> None:
+            if lost and on_gap is not None:
+                on_gap()
+
+        def message(_channel: str, raw: str) -> None:
             try:
-                await pubsub.subscribe(channel)
-                if lost and on_gap is not None:
-                    on_gap()
-                lost = False
-                self._subscribed.set()
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    try:
-                        data = json.loads(message["data"])
-                    except ValueError:
-                        log.warning("ignoring a malformed media node message")
-                        continue
-                    if isinstance(data, dict):
-                        handler(data)
-            except (RedisError, OSError) as exc:
-                log.warning("media node channel lost (%s); resubscribing", exc)
-                self._subscribed.clear()
-                lost = True
-                await asyncio.sleep(0.2)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                with contextlib.suppress(RedisError, OSError):
-                    await client.aclose()
+                data = json.loads(raw)
+            except ValueError:
+                log.warning("ignoring a malformed media node message")
+                return
+            if isinstance(data, dict):
+                handler(data)
+
+        await subscribe_forever(
+            url=self._url,
+            client_name=f"{self.prefix}:{self.node_id}:listener",
+            channels=(self.channel(self.node_id),),
+            on_message=message,
+            subscribed=self._subscribed,
+            on_subscribed=subscribed,
+            decode_responses=True,
+            what="media node channel",
+        )
 
     async def wait_ready(self) -> None:
         """Until this node's channel is subscribed."""

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
+from routing.actions import Outcome as Outcome  # how a session ended, one per session
 from routing.model import Category as Category  # queue ids are service categories
 from signaling.errors import ErrorCode, ProtocolError
 from signaling.schema import Num, Text, decode, encode
@@ -74,17 +75,6 @@ class Presence(enum.StrEnum):
 class Role(enum.StrEnum):
     AGENT = "agent"
     CALLER = "caller"
-
-
-class Outcome(enum.StrEnum):
-    """How a session ended; exactly one per session (issue 3)."""
-
-    ANSWERED = "answered"
-    ABANDONED = "abandoned"
-    CALLBACK_DONE = "callback_done"
-    VOICEMAIL = "voicemail"
-    TRANSFERRED = "transferred"
-    EXPIRED = "expired"
 
 
 class OfferKind(enum.StrEnum):

@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from signaling.backplane.base import Backplane, Checkpoint, Delivery, LogEntry, Receiver, Term
+from signaling.backplane.pubsub import blocking_options, subscribe_forever
 from signaling.errors import BackplaneError, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -157,21 +158,13 @@ class RedisBackplane(Backplane):
             raise BackplaneError("backplane is not started")
         return self._redis
 
-    def _blocking_options(self) -> dict[str, Any]:
-        """Connections that wait indefinitely; TCP keepalive where there is TCP (redis-py
-        refuses the option on a unix:// socket)."""
-        options: dict[str, Any] = {"socket_timeout": None}
-        if not self._url.startswith("unix://"):
-            options["socket_keepalive"] = True
-        return options
-
     async def start(self, receiver: Receiver, on_gap: Callable[[], None] | None = None) -> None:
         self._receiver = receiver
         self._on_gap = on_gap
         # Ordinary commands fail fast (redis-py's 5 s socket timeout); the blocking XREAD
         # and the pub/sub listener wait indefinitely on their own pool.
         self._redis = aioredis.Redis.from_url(self._url)
-        self._reader = aioredis.Redis.from_url(self._url, **self._blocking_options())
+        self._reader = aioredis.Redis.from_url(self._url, **blocking_options(self._url))
         try:
             await self._redis.ping()
         except RedisError as exc:
@@ -207,53 +200,38 @@ class RedisBackplane(Backplane):
     async def _listen(self) -> None:
         """Listen on this process's channel; resubscribe (and re-register) after errors.
 
-        Pub/sub does not keep messages for an absent subscriber, so after a lost
-        connection whatever was sent meanwhile is gone: ``on_gap`` then tells the node,
-        which asks its clients to reconnect and resume (they are sent their state
-        again). Each attempt uses a fresh client: redis-py's pooled pub/sub connection
-        can come back subscribed on a socket nobody reads.
+        After a lost connection whatever was sent meanwhile is gone: ``on_gap`` then
+        tells the node, which asks its clients to reconnect and resume (they are sent
+        their state again).
         """
         channel = self.keys.proc(self.process_id).encode()
         released = self.keys.released.encode()
-        lost = False
-        while True:
-            client = aioredis.Redis.from_url(
-                self._url,
-                client_name=f"{self.prefix}:{self.process_id}:listener",
-                **self._blocking_options(),
-            )
-            pubsub = client.pubsub()
-            try:
-                await pubsub.subscribe(channel, released)
-                if self._local:
-                    await self.redis.hset(
-                        self.keys.conns, mapping=dict.fromkeys(self._local, self.process_id)
-                    )
-                    await self.redis.sadd(self.keys.proc_keys(self.process_id), *self._local)
-                if lost and self._on_gap is not None:
-                    self._on_gap()
-                lost = False
-                self._subscribed.set()
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    data: bytes = message["data"]
-                    if message["channel"] == released:
-                        self._released.set()
-                        continue
-                    key, _, payload = data.decode().partition("\n")
-                    if self._receiver is not None:
-                        self._receiver(key, payload)
-            except (RedisError, OSError) as exc:
-                log.warning("pub/sub connection lost (%s); resubscribing", exc)
-                self._subscribed.clear()
-                lost = True
-                await asyncio.sleep(0.2)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                with contextlib.suppress(RedisError, OSError):
-                    await client.aclose()
+
+        async def subscribed(lost: bool) -> None:
+            if self._local:
+                await self.redis.hset(
+                    self.keys.conns, mapping=dict.fromkeys(self._local, self.process_id)
+                )
+                await self.redis.sadd(self.keys.proc_keys(self.process_id), *self._local)
+            if lost and self._on_gap is not None:
+                self._on_gap()
+
+        def message(source: bytes, data: bytes) -> None:
+            if source == released:
+                self._released.set()
+                return
+            key, _, payload = data.decode().partition("\n")
+            if self._receiver is not None:
+                self._receiver(key, payload)
+
+        await subscribe_forever(
+            url=self._url,
+            client_name=f"{self.prefix}:{self.process_id}:listener",
+            channels=(channel, released),
+            on_message=message,
+            subscribed=self._subscribed,
+            on_subscribed=subscribed,
+        )
 
     async def wait_ready(self) -> None:
         """Until the pub/sub listener is subscribed (tests and benchmarks use this)."""
