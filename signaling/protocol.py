@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar
 
 from routing.actions import Outcome as Outcome  # how a session ended, one per session
 from routing.model import Category as Category  # queue ids are service categories
+from routing.presence import Presence as Presence  # reported to agents as routing sees it
 from signaling.errors import ErrorCode, ProtocolError
 from signaling.schema import Num, Text, decode, encode
 
@@ -59,16 +60,6 @@ class PresenceRequest(enum.StrEnum):
     AVAILABLE = "available"
     BREAK = "break"
     WRAP_UP = "wrap_up"
-    OFFLINE = "offline"
-
-
-class Presence(enum.StrEnum):
-    """The presence states the server reports to an agent."""
-
-    AVAILABLE = "available"
-    BREAK = "break"
-    WRAP_UP = "wrap_up"
-    IN_SESSION = "in_session"
     OFFLINE = "offline"
 
 
