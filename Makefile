@@ -1,4 +1,7 @@
 # The two commands: `make run` starts the platform, `make test` installs and tests it.
+# A failing command before a pipe fails the target.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -35,9 +38,9 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
-	$(BIN)/coverage report | tail -n 1
+	$(BIN)/coverage report | grep -E '^(Name|TOTAL)'
 	@# STYLE.md: the pure routing core is covered completely, every branch.
-	$(BIN)/coverage report --include='routing/*' --fail-under=100 | tail -n 1
+	$(BIN)/coverage report --include='routing/*' --fail-under=100 | grep -E '^(Name|TOTAL)' 
 
 test: lint typecheck pytest
 
