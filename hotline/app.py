@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from agent_console.render import STATIC, environment
 from cases.db import Database
@@ -91,8 +91,9 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
     try:
         roster = await load_roster(db, queues)
     except SQLAlchemyError as exc:
+        reason = str(exc.orig) if isinstance(exc, DBAPIError) else type(exc).__name__
         raise StartupError(
-            f"cannot read staff from {settings.database_url}: run `hotline migrate` first ({exc})"
+            f"cannot read staff from the database ({reason}): run `hotline migrate` first"
         ) from exc
     finally:
         await db.close()

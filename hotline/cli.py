@@ -18,7 +18,7 @@ from cases.db import Database, DatabaseError
 from cases.migrate import upgrade
 from cases.models import Role
 from hotline import logs
-from hotline.app import create_app
+from hotline.app import StartupError, create_app
 from hotline.auth import hash_password
 from hotline.demo import seed_demo
 from hotline.settings import Settings, SettingsError, load_settings
@@ -118,16 +118,26 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.seed_demo:
         _print_passwords(asyncio.run(_seed(settings)))
     base = settings.public_url or f"http://{host}:{port}"
-    print(
+    banner = (
         f"Hotline serving on {base}  ({settings.backplane} backplane, "
         f"{settings.database_url.split(':', 1)[0]} database)\n"
         f"  caller page:     {base}/\n"
         f"  agent desk:      {base}/agent\n"
         f"  supervisor wall: {base}/supervisor\n"
-        f"  health:          {base}/readyz",
-        flush=True,
+        f"  health:          {base}/readyz"
     )
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    try:
+        # run_app calls ``print`` once the server listens: only then say it serves.
+        web.run_app(
+            create_app(settings),
+            host=host,
+            port=port,
+            print=lambda _message: print(banner, flush=True),
+            access_log=None,
+        )
+    except StartupError as exc:
+        print(f"hotline: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

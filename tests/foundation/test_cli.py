@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.browser import free_port
 
 HOTLINE = [sys.executable, "-m", "hotline.cli"]
 
@@ -90,3 +94,45 @@ class TestCommands:
         )
         assert result.returncode == 2
         assert "HOTLINE_SECRET_KEY" in result.stderr
+
+
+class TestServe:
+    def test_unmigrated_database_is_a_clear_error(self, tmp_path: Path) -> None:
+        """Serving an empty database says to migrate first, without a traceback."""
+        result = run(["serve", "--port", str(free_port())], tmp_path)
+        assert result.returncode == 1
+        assert "run `hotline migrate` first" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "serving" not in result.stdout
+
+    def test_serves_what_make_run_promises(self, tmp_path: Path) -> None:
+        """`serve --migrate --seed-demo` (what `make run` does) prints the three pages and
+        answers /readyz."""
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        env |= {"HOTLINE_DEV": "1", "HOTLINE_DATA_DIR": str(tmp_path)}
+        proc = subprocess.Popen(
+            [*HOTLINE, "serve", "--migrate", "--seed-demo", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            lines: list[str] = []
+            while not lines or "health:" not in lines[-1]:
+                line = proc.stdout.readline()
+                assert line, "serve stopped before printing its addresses"
+                lines.append(line)
+            text = "".join(lines)
+            assert "supervisor.liu" in text
+            for page in ("/agent", "/supervisor", "/readyz"):
+                assert f"http://127.0.0.1:{port}{page}" in text
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as r:
+                assert json.loads(r.read()) == {"status": "ready", "checks": {"database": True}}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            if proc.stdout is not None:
+                proc.stdout.close()
