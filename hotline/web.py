@@ -151,7 +151,11 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
 @routes.get("/")
 @allow(PUBLIC)
 async def caller_page(request: web.Request) -> web.Response:
-    return page(request, "caller.html")
+    # Callers may ask for a named duty lawyer (DOMAIN.md); the line falls back to any
+    # suitable agent after the queue's set wait.
+    async with request.app[keys.DB].session() as session:
+        duty = [(u.username, u.display_name) for u in await staff.agents(session=session)]
+    return page(request, "caller.html", duty_agents=duty)
 
 
 @routes.get("/agent")

@@ -74,6 +74,8 @@ form.addEventListener("submit", async (event) => {
   };
   const phone = String(data.get("phone") || "").trim();
   if (phone) joinRequest.phone = phone;
+  const named = String(data.get("named_agent") || "");
+  if (named) joinRequest.named_agent = named;
   const response = await fetch("/api/caller/token", { method: "POST" });
   if (!response.ok) {
     say("暂时无法接通 · Cannot connect now", "Please try again in a moment.");

@@ -53,6 +53,7 @@ class TestCallerReachesLawyer:
             await caller.goto(f"{url}/")
             await caller.select_option("select[name=category]", "general")
             await caller.select_option("select[name=priority]", "elderly")
+            await caller.select_option("select[name=named_agent]", "law")
             await caller.fill("input[name=phone]", "13812345678")
             await caller.click("#call")
             await caller.locator("[data-testid=position]").filter(has_text="1").wait_for()
