@@ -69,6 +69,8 @@ class Role(enum.StrEnum):
 
 
 AGENT_ROLES = frozenset({Role.LAWYER, Role.MEDIATOR, Role.NOTARY, Role.LEGAL_AID})
+# Who oversees the centre: the supervisor wall, any room's figures, any recording.
+SUPERVISOR_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
 class ServicePointLevel(enum.StrEnum):

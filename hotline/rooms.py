@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
+from cases.models import SUPERVISOR_ROLES
 from hotline import keys
 from media.errors import (
     MediaError,
@@ -51,7 +52,7 @@ Code = p.RoomErrorCode
 
 # Who may see any room's quality figures without being in it (issue 4: "available to the
 # room owner and supervisors").
-OVERSEERS = frozenset({"supervisor", "admin"})
+OVERSEERS = frozenset(role.value for role in SUPERVISOR_ROLES)
 
 
 class MediaRooms:

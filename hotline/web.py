@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agent_console.render import render
 from cases import staff
-from cases.models import AGENT_ROLES, Role
+from cases.models import AGENT_ROLES, SUPERVISOR_ROLES
 from hotline import keys
 from hotline.auth import (
     PRESESSION_COOKIE,
@@ -37,7 +37,6 @@ from hotline.contact import CALLER_AUDIENCE
 log = logging.getLogger("hotline.web")
 VIEWER_KEY: web.RequestKey[Viewer | None] = web.RequestKey("viewer")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 routes = web.RouteTableDef()
 
@@ -170,7 +169,7 @@ async def agent_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/supervisor")
-@allow(SUPERVISORS)
+@allow(SUPERVISOR_ROLES)
 async def supervisor_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB].session() as session:
         rows = [

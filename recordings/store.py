@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cases import audit, staff
 from cases.db import Database
-from cases.models import Case, Recording, RecordingFile, Role, SessionRecord
+from cases.models import SUPERVISOR_ROLES, Case, Recording, RecordingFile, Role, SessionRecord
 from recordings.errors import (
     RecordingAccessDenied,
     RecordingConflict,
@@ -48,7 +48,7 @@ log = logging.getLogger("recordings.store")
 
 READ_ACTION = "recording.read"
 READ_DENIED_ACTION = "recording.read_denied"
-READ_ANY = frozenset({Role.SUPERVISOR, Role.ADMIN})
+READ_ANY = SUPERVISOR_ROLES
 
 # Column widths in cases.models (checked here so SQLite and PostgreSQL behave alike:
 # SQLite would store a longer value, PostgreSQL would refuse it).
