@@ -28,7 +28,7 @@ from cases.db import Database
 from cases.models import SessionChannel, SessionRecord, Ticket, User
 from hotline import keys
 from hotline.auth import SESSION_COOKIE
-from hotline.tokens import TokenError
+from hotline.tokens import TokenClaims, TokenError
 from routing import actions as act
 from routing.errors import RoutingError
 from routing.ids import AgentId, Language, QueueId, Skill
@@ -94,6 +94,21 @@ async def load_roster(db: Database, queues: tuple[QueueId, ...]) -> tuple[AgentP
     return tuple(p for u in users if (p := agent_profile(u, queues)) is not None)
 
 
+def caller_claims(request: web.Request, *, now: float) -> TokenClaims | None:
+    """The caller token a request carries (``Authorization: Bearer`` or ``?token=``,
+    which is all a browser's WebSocket can send), verified; ``None`` if absent or bad."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    token = token or request.query.get("token", "")
+    if not token:
+        return None
+    try:
+        return request.app[keys.TOKENS].verify(token, aud=CALLER_AUDIENCE, now=now)
+    except TokenError as exc:
+        log.info("caller_token_refused", extra={"reason": str(exc), "path": request.path})
+        return None
+
+
 class Contact:
     """The callables ``setup_signaling`` needs, bound to this application."""
 
@@ -113,13 +128,8 @@ class Contact:
                     agent_id=viewer.username if viewer.is_agent else None,
                     roles=frozenset(r.value for r in viewer.roles),
                 )
-        token = request.query.get("token")
-        if not token:
-            return None
-        try:
-            claims = self.app[keys.TOKENS].verify(token, aud=CALLER_AUDIENCE, now=time.time())
-        except TokenError as exc:
-            log.info("caller_token_refused", extra={"reason": str(exc)})
+        claims = caller_claims(request, now=time.time())
+        if claims is None:
             return None
         return Identity(
             kind="caller",

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -23,13 +22,10 @@ from aiortc import RTCIceServer
 
 from hotline import keys
 from hotline.auth import PUBLIC, allow
-from hotline.contact import CALLER_AUDIENCE
+from hotline.contact import caller_claims
 from hotline.settings import Settings
-from hotline.tokens import TokenError
 from hotline.web import viewer_of
 from media.ice import IceSettings
-
-log = logging.getLogger("hotline.media")
 
 routes = web.RouteTableDef()
 
@@ -59,13 +55,6 @@ def browser_ice_servers(settings: Settings, user: str, *, now: float) -> list[di
     return servers
 
 
-def _caller_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return request.query.get("token") or None
-
-
 @routes.get("/api/rtc-config")
 @allow(PUBLIC)  # staff cookie or caller token, checked here: the middleware knows no tokens
 async def rtc_config(request: web.Request) -> web.Response:
@@ -75,14 +64,8 @@ async def rtc_config(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     user: str | None = viewer.username if viewer is not None else None
     if user is None:
-        token = _caller_token(request)
-        if token is not None:
-            try:
-                claims = request.app[keys.TOKENS].verify(token, aud=CALLER_AUDIENCE, now=now)
-            except TokenError as exc:
-                log.info("rtc_config_token_refused", extra={"reason": str(exc)})
-            else:
-                user = claims.sub
+        claims = caller_claims(request, now=now)
+        user = claims.sub if claims is not None else None
     if user is None:
         return web.json_response({"error": "Sign in first.", "status": 401}, status=401)
     body = {
