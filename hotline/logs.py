@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from signaling.tokens import mask_phone as mask_number
+
 _PHONE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -22,7 +24,7 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 def mask_phone(text: str) -> str:
     """Mask every mobile number in ``text``: 13812345678 → 138****5678."""
-    return _PHONE.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}****{m.group(4)}", text)
+    return _PHONE.sub(lambda m: (m.group(1) or "") + mask_number("".join(m.group(2, 3, 4))), text)
 
 
 def _mask(value: Any) -> Any:
