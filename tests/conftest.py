@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -41,6 +46,31 @@ def redis_url() -> str:
         need("redis", "REDIS_URL is not set")
     assert url is not None
     return url
+
+
+@pytest.fixture(scope="session")
+def redis_socket(redis_url: str) -> Iterator[str]:
+    """The path of a Unix socket relayed to the test Redis by ``socat``: reachable from
+    inside a network namespace (the file system is shared) and a ``unix://`` URL."""
+    socat = shutil.which("socat")
+    if socat is None:
+        pytest.fail("socat is needed to relay Redis to a Unix socket (.ci/run installs it)")
+    parsed = urlsplit(redis_url)
+    directory = Path(tempfile.mkdtemp(prefix="hotline-redis-"))
+    path = directory / "redis.sock"
+    target = f"TCP:{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"
+    proc = subprocess.Popen([socat, f"UNIX-LISTEN:{path},fork,mode=600", target])
+    try:
+        deadline = time.monotonic() + 5
+        while not path.exists():
+            if time.monotonic() > deadline:
+                pytest.fail("socat did not create its socket")
+            time.sleep(0.02)
+        yield str(path)
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

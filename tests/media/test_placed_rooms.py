@@ -7,13 +7,8 @@ system is shared), and the scenario a TCP port inside the namespace to that sock
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,28 +18,6 @@ import redis
 from tests.media.netns import run_scenario
 
 pytestmark = pytest.mark.netns
-
-
-@pytest.fixture(scope="module")
-def redis_socket(redis_url: str) -> Iterator[str]:
-    """A Unix socket forwarded to the test Redis, reachable from inside a netns."""
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.fail("socat is needed to reach Redis from inside the namespace")
-    parsed = urlparse(redis_url)
-    path = Path(tempfile.mkdtemp()) / "redis.sock"
-    target = f"TCP:{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"
-    proc = subprocess.Popen([socat, f"UNIX-LISTEN:{path},fork,mode=600", target])
-    try:
-        deadline = time.monotonic() + 5
-        while not path.exists():
-            if time.monotonic() > deadline:
-                pytest.fail("socat did not create its socket")
-            time.sleep(0.02)
-        yield str(path)
-    finally:
-        proc.terminate()
-        proc.wait(5)
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,24 +15,8 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def unix_redis(redis_url: str, tmp_path: Path) -> Iterator[str]:
-    """A unix socket in front of the test Redis (socat relays it to the TCP server)."""
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.fail("socat is needed for this test (.ci/run installs it)")
-    parts = urlsplit(redis_url)
-    path = tmp_path / "redis.sock"
-    target = f"TCP:{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
-    proc = subprocess.Popen([socat, f"UNIX-LISTEN:{path},fork,mode=600", target])
-    try:
-        for _ in range(100):
-            if path.exists():
-                break
-            subprocess.run(["sleep", "0.02"], check=True)
-        yield f"unix://{path}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def unix_redis(redis_socket: str) -> str:
+    return f"unix://{redis_socket}"
 
 
 class TestUnixSocket:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,14 @@ from aiohttp import web
 from sqlalchemy import select
 
 from cases.db import Database
-from cases.models import Base, SessionChannel, SessionRecord
+from cases.models import Base, SessionRecord
+from hotline import keys
+from hotline.contact import Contact
 from routing import actions as act
 from signaling import protocol as p
 from signaling.backplane import MemoryBackplane
 from signaling.web import SIGNALING, setup_signaling
 from tests.signaling.conftest import SECRET, Peer, authenticate, make_config
-
-
-def _ts(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 @pytest.fixture
@@ -35,24 +32,13 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 def recorder(db: Database, written: asyncio.Event) -> Callable[[Any], Any]:
-    """An idempotent ``record_outcome`` like the one the composition root passes."""
+    """The composition root's own ``record_outcome``, noting when it has written."""
+    app = web.Application()
+    app[keys.DB] = db
+    contact = Contact(app, ())
 
     async def record_outcome(action: act.SessionRecorded) -> None:
-        async with db.session() as session:
-            if await session.get(SessionRecord, action.session) is None:
-                session.add(
-                    SessionRecord(
-                        id=action.session,
-                        queue=action.queue,
-                        channel=SessionChannel.WEB_VOICE,
-                        priority_class=action.priority,
-                        queued_at=_ts(action.queued_at),
-                        offered_at=_ts(action.offered_at),
-                        answered_at=_ts(action.answered_at),
-                        ended_at=_ts(action.ended_at),
-                        outcome=action.outcome.value,
-                    )
-                )
+        await contact.record_outcome(action)
         written.set()
 
     return record_outcome
