@@ -34,7 +34,6 @@ from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
 from hotline.rooms import MediaRooms
 from hotline.settings import Settings
-from hotline.tokens import TokenSigner
 from hotline.web import routes, security_middleware
 from media.manager import RoomManager
 from recordings.store import DatabaseRecordingSink
@@ -45,6 +44,7 @@ from signaling.errors import BackplaneError
 from signaling.media_nodes import MediaNodeLoad, RedisMediaNodes
 from signaling.room_forwarding import PlacedRooms
 from signaling.rooms import RoomService
+from signaling.tokens import TokenSigner
 from signaling.web import setup_signaling
 
 log = logging.getLogger("hotline.app")

@@ -28,12 +28,12 @@ from cases.db import Database
 from cases.models import SessionChannel, SessionRecord, Ticket, User
 from hotline import keys
 from hotline.auth import SESSION_COOKIE
-from hotline.tokens import TokenClaims, TokenError
 from routing import actions as act
 from routing.errors import RoutingError
 from routing.ids import AgentId, Language, QueueId, Skill
 from routing.model import AgentProfile, RoutingConfig, Shift, TierRule, default_queues
 from signaling.identity import Identity
+from signaling.tokens import TokenClaims, TokenError
 
 log = logging.getLogger("hotline.contact")
 

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from hotline.metrics import Metrics
     from hotline.rooms import MediaRooms
     from hotline.settings import Settings
-    from hotline.tokens import TokenSigner
     from media.manager import RoomManager
     from signaling.room_forwarding import PlacedRooms
+    from signaling.tokens import TokenSigner
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")

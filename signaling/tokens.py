@@ -1,8 +1,13 @@
-"""Resume tokens and phone numbers.
+"""Signed tokens and phone numbers.
 
-A resume token lets a client that dropped reclaim its connection key (and so its place
-in line) on any process: ``base64url(key|user|expiry).hmac``, signed with a secret the
-processes share. No server-side state is needed to check one.
+``TokenSigner``: ``base64url(json payload) . base64url(HMAC-SHA256)``; the payload
+carries the purpose (``aud``), subject, scope (one room, session or connection) and
+expiry, and a token for one purpose or scope is never accepted for another. No
+server-side state is needed to check one. It signs the caller and invited-party
+tokens the web layer issues and the resume tokens below.
+
+A resume token (``Tokens``) lets a client that dropped reclaim its connection key (and
+so its place in line) on any process.
 
 Phone numbers never enter the routing log in clear: the log carries the masked form
 agents see (138****5678, DOMAIN.md) and a keyed hash that recognises a returning caller.
@@ -13,10 +18,81 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
+import secrets
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from signaling.errors import ErrorCode, ProtocolError
+
+RESUME_AUDIENCE = "resume"
+
+MAX_TOKEN_LENGTH = 2048
+
+
+class TokenError(Exception):
+    """A token is malformed, forged, expired or for another purpose."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    aud: str
+    sub: str
+    scope: str
+    exp: float
+    nonce: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    """Issues and verifies signed tokens with a secret every process shares."""
+
+    def __init__(self, secret: str | bytes) -> None:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        self._key = hashlib.sha256(b"hotline-token:" + raw).digest()
+
+    def _mac(self, body: str) -> str:
+        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
+
+    def issue(self, *, aud: str, sub: str, scope: str, ttl_s: float, now: float) -> str:
+        payload = {"aud": aud, "sub": sub, "scope": scope, "exp": now + ttl_s}
+        payload["nonce"] = secrets.token_urlsafe(8)
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        return f"{body}.{self._mac(body)}"
+
+    def verify(self, token: str, *, aud: str, now: float, scope: str | None = None) -> TokenClaims:
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
+            raise TokenError("malformed token")
+        body, mac = token.split(".")
+        if not hmac.compare_digest(mac, self._mac(body)):
+            raise TokenError("bad signature")
+        try:
+            payload: dict[str, Any] = json.loads(_unb64(body))
+            claims = TokenClaims(
+                aud=str(payload["aud"]),
+                sub=str(payload["sub"]),
+                scope=str(payload["scope"]),
+                exp=float(payload["exp"]),
+                nonce=str(payload["nonce"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TokenError("malformed token") from exc
+        if claims.aud != aud:
+            raise TokenError(f"token is for {claims.aud!r}, not {aud!r}")
+        if scope is not None and claims.scope != scope:
+            raise TokenError("token is for another room or session")
+        if claims.exp <= now:
+            raise TokenError("token expired")
+        return claims
 
 
 class Tokens:
@@ -26,34 +102,29 @@ class Tokens:
         if len(secret) < 16:
             raise ValueError("the resume secret must be at least 16 bytes")
         self._secret = secret
+        self._signer = TokenSigner(secret)
         self.ttl_s = ttl_s
 
-    def _mac(self, body: bytes) -> str:
-        digest = hmac.new(self._secret, body, hashlib.sha256).digest()[:18]
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
     def issue(self, key: str, user: str, *, now: float | None = None) -> str:
-        expires = int((now if now is not None else time.time()) + self.ttl_s)
-        body = f"{key}|{user}|{expires}".encode()
-        encoded = base64.urlsafe_b64encode(body).decode().rstrip("=")
-        return f"{encoded}.{self._mac(body)}"
+        return self._signer.issue(
+            aud=RESUME_AUDIENCE,
+            sub=user,
+            scope=key,
+            ttl_s=self.ttl_s,
+            now=now if now is not None else time.time(),
+        )
 
     def check(self, token: str, user: str, *, now: float | None = None) -> str:
         """The key a token was issued for; ``ProtocolError(BAD_TOKEN)`` if it is not good."""
-        encoded, _, mac = token.partition(".")
         try:
-            body = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except ValueError:
-            raise ProtocolError(ErrorCode.BAD_TOKEN, "malformed resume token") from None
-        if not hmac.compare_digest(mac, self._mac(body)):
-            raise ProtocolError(ErrorCode.BAD_TOKEN, "resume token not valid")
-        key, _, rest = body.decode(errors="replace").partition("|")
-        token_user, _, expires = rest.rpartition("|")
-        if token_user != user:
+            claims = self._signer.verify(
+                token, aud=RESUME_AUDIENCE, now=now if now is not None else time.time()
+            )
+        except TokenError as exc:
+            raise ProtocolError(ErrorCode.BAD_TOKEN, f"resume token: {exc}") from None
+        if claims.sub != user:
             raise ProtocolError(ErrorCode.BAD_TOKEN, "resume token is for someone else")
-        if float(expires) < (now if now is not None else time.time()):
-            raise ProtocolError(ErrorCode.BAD_TOKEN, "resume token expired")
-        return key
+        return claims.scope
 
     def caller_key(self, phone: str) -> str:
         """A stable, non-reversible key for a phone number (returning-caller detection)."""

@@ -10,7 +10,7 @@ import pytest
 
 from hotline.logs import JsonFormatter, mask_phone
 from hotline.settings import SettingsError, load_settings
-from hotline.tokens import TokenError, TokenSigner
+from signaling.tokens import TokenError, TokenSigner
 
 GOOD = "s" * 40
 
