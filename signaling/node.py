@@ -75,10 +75,17 @@ class _Bucket:
 class Connection:
     """One WebSocket peer: its identity, its key once it said hello, its outbox."""
 
-    def __init__(self, ws: web.WebSocketResponse, identity: Identity, outbox_size: int) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        identity: Identity,
+        outbox_size: int,
+        address: str = "",
+    ) -> None:
         self.id = uuid.uuid4().hex[:16]
         self.ws = ws
         self.identity = identity
+        self.address = address  # the client's address, as the composition root sees it
         self.key: str | None = None
         self.outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(outbox_size)
         self.bucket = _Bucket(rate=20.0, burst=40.0)
@@ -117,8 +124,11 @@ class Node:
         clock: Callable[[], float] = time.time,
         outbox_size: int = 256,
         rooms: RoomService | None = None,
+        refused: Callable[[str], None] | None = None,
     ) -> None:
         self.backplane = backplane
+        # Called with a reason each time an abuse limit refuses something (``/metrics``).
+        self.refused = refused or (lambda reason: None)
         self.rooms = rooms
         self.tokens = tokens
         self.load_profile = load_profile
@@ -133,9 +143,11 @@ class Node:
         if conn is not None:
             conn.push(payload)
 
-    async def serve(self, ws: web.WebSocketResponse, identity: Identity) -> None:
-        """Run one prepared WebSocket until it closes."""
-        conn = Connection(ws, identity, self.outbox_size)
+    async def serve(
+        self, ws: web.WebSocketResponse, identity: Identity, *, address: str = ""
+    ) -> None:
+        """Run one prepared WebSocket until it closes; ``address`` is the client's."""
+        conn = Connection(ws, identity, self.outbox_size, address)
         writer = asyncio.create_task(self._write(conn), name=f"ws-writer {conn.id}")
         try:
             async for frame in ws:
