@@ -28,6 +28,8 @@ class Outcome(enum.StrEnum):
     VOICEMAIL = "voicemail"
     TRANSFERRED = "transferred"
     EXPIRED = "expired"
+    # The agent's connection was lost mid-call: the caller goes on as a new session.
+    INTERRUPTED = "interrupted"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,6 +113,9 @@ class TellPosition(Action):
     estimated_wait_s: float
 
 
+OFF_DUTY = "off_duty"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class OfferCallback(Action):
     """The caller has waited long: offer a callback (keeping the place) or voicemail."""
@@ -118,6 +123,7 @@ class OfferCallback(Action):
     kind: ClassVar[str] = "offer_callback"
     session: SessionId
     waited_s: float
+    reason: str = "long_wait"  # or OFF_DUTY: nobody is on duty for the queue now
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,7 +163,7 @@ class SessionRecorded(Action):
     """The single terminal outcome of a session, for the driver to write to the database.
 
     ``resumed_from`` names the abandoned session whose place a returning caller got;
-    ``transferred_to`` the session a transfer continues as.
+    ``transferred_to`` the session a transfer (or an ``INTERRUPTED`` leg) continues as.
     """
 
     kind: ClassVar[str] = "session_recorded"

@@ -33,6 +33,7 @@ from routing._state import (
     SessionState,
 )
 from routing.actions import (
+    OFF_DUTY,
     Action,
     CancelOffer,
     ConnectSession,
@@ -40,7 +41,6 @@ from routing.actions import (
     OfferCallback,
     Outcome,
     SessionMoved,
-    SessionRecorded,
     TellPosition,
 )
 from routing.errors import (
@@ -235,26 +235,6 @@ class Engine(Core):
             if self._parked.get((pq, pc), {}).get("abandoned_at") == at:
                 del self._parked[(pq, pc)]
         place = self._parked.pop((q.cfg.id, ev.caller), None) if ev.caller else None
-        if (
-            place is None
-            and self.config.voicemail_outside_shifts
-            and not self._queue_on_duty(q, now)
-        ):
-            actions.append(
-                CreateVoicemailTicket(ev.session, q.cfg.id, ev.caller, "outside duty hours")
-            )
-            actions.append(
-                SessionRecorded(
-                    session=ev.session,
-                    queue=q.cfg.id,
-                    outcome=Outcome.VOICEMAIL,
-                    queued_at=now,
-                    ended_at=now,
-                    priority=ev.priority,
-                    caller=ev.caller,
-                )
-            )
-            return
         self._order += 1
         s = SessionRec(
             id=ev.session,
@@ -287,6 +267,12 @@ class Engine(Core):
             actions.append(TellPosition(s.id, position, s.told_est))
         else:
             self._positions_dirty(q, now, actions)
+        if self.config.voicemail_outside_shifts and not self._queue_on_duty(q, now):
+            # Nobody is on duty: say so at once and offer a callback or a message. No
+            # ticket is made until the caller leaves one (an empty ticket helps nobody
+            # and would let anyone flood the back office).
+            s.long_wait_done = True
+            actions.append(OfferCallback(s.id, 0.0, OFF_DUTY))
 
     def _on_abandoned(self, ev: SessionAbandoned, actions: Actions) -> None:
         s = self._session(ev.session)
@@ -349,8 +335,10 @@ class Engine(Core):
 
     def _on_callback_requested(self, ev: CallbackRequested, actions: Actions) -> None:
         s = self._session(ev.session)
-        if s.state is SessionState.IN_SESSION or s.caller is None:
+        if s.state is SessionState.IN_SESSION or (s.caller is None and ev.caller is None):
             raise InvalidRequest(f"session {s.id!r} cannot take a callback")
+        if ev.caller is not None:
+            s.caller, s.display_number = ev.caller, ev.display_number
         if s.callback:
             return
         s.callback = True
@@ -418,17 +406,41 @@ class Engine(Core):
             actions.append(CancelOffer(agent.id, orphan.id, reason))
             self._release_offer(orphan, agent, now, actions, exclude=False)
         elif agent.session is not None:
-            orphan = self._sessions[agent.session]
+            orphan = self._interrupt(self._sessions[agent.session], now, actions)
             agent.session = None
-            # Back to the head of its line, with its original arrival time.
-            self._join_line(orphan)
-            self._positions_dirty(self._queues[orphan.queue], now, actions)
         for prefix in ("wrap", "shift", "idle"):
             self._cancel(f"{prefix}:{agent.id}", actions)
         self._set_presence(agent, Presence.OFFLINE, reason, now, actions)
         del self._agents[agent.id]
         if orphan is not None:
             self._enter_waiting(orphan, now, actions)
+
+    def _interrupt(self, s: SessionRec, now: float, actions: Actions) -> SessionRec:
+        """The agent of live session ``s`` is gone: that leg is recorded ``INTERRUPTED``
+        and the caller goes on as a new session (``<id>:r<n>``), back at the head of
+        the line with the original arrival time; the record links the two."""
+        base, _, leg = s.id.partition(":r")
+        new_id = SessionId(f"{base}:r{int(leg) + 1 if leg.isdigit() else 1}")
+        self._finish(s, Outcome.INTERRUPTED, now, actions, transferred_to=new_id)
+        t = SessionRec(
+            id=new_id,
+            queue=s.queue,
+            priority=s.priority,
+            level=s.level,
+            since=s.since,
+            order=s.order,
+            queued_at=s.queued_at,
+            caller=s.caller,
+            language=s.language,
+            display_number=s.display_number,
+            resumed_from=s.id,
+        )
+        t.callback = s.callback
+        t.long_wait_done = s.long_wait_done
+        self._sessions[t.id] = t
+        self._join_line(t)
+        self._positions_dirty(self._queues[t.queue], now, actions)
+        return t
 
     def _on_state_changed(self, ev: AgentStateChanged, actions: Actions) -> None:
         agent = self._agent(ev.agent)

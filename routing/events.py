@@ -97,6 +97,10 @@ class CallbackRequested(Event):
 
     kind: ClassVar[str] = "callback_requested"
     session: SessionId
+    # The number to call back, when the caller gives it only now (else the one given
+    # on arrival): its key and the masked form the agent sees.
+    caller: CallerKey | None = None
+    display_number: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from routing.model import RoutingConfig
 from signaling import protocol as p
 from signaling.backplane.base import Backplane, Delivery, Term, entry_order
 from signaling.errors import BackplaneError, LeaseLost
-from signaling.router import Effects, Router
+from signaling.router import Effects, Router, check_config
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,10 @@ class Leader:
         grace_s: float = 30.0,
         snapshot_every: int = 0,
         clock: Clock = time.time,
+        tickets_per_hour: int = 30,
+        refused: Callable[[str], None] | None = None,
     ) -> None:
+        check_config(config)
         self.backplane = backplane
         self.config = config
         self.record_outcome = record_outcome
@@ -64,6 +67,8 @@ class Leader:
         self.grace_s = grace_s
         self.snapshot_every = snapshot_every
         self.clock = clock
+        self.tickets_per_hour = tickets_per_hour
+        self.refused = refused or (lambda reason: None)
         self.leading = asyncio.Event()
         self.router: Router | None = None
         self.terms = 0
@@ -94,12 +99,18 @@ class Leader:
         after = None
         if checkpoint.snapshot is not None:
             try:
-                router = Router.restore(checkpoint.snapshot, grace_s=self.grace_s)
+                router = Router.restore(
+                    checkpoint.snapshot,
+                    grace_s=self.grace_s,
+                    tickets_per_hour=self.tickets_per_hour,
+                )
                 after = checkpoint.snapshot_id
             except Exception:
                 log.exception("snapshot unusable; replaying the whole log")
         if router is None:
-            router = Router.new(self.config, grace_s=self.grace_s)
+            router = Router.new(
+                self.config, grace_s=self.grace_s, tickets_per_hour=self.tickets_per_hour
+            )
         self.router = router
         run = _Run(self, term, router, checkpoint.cursor, checkpoint.outcomes_cursor)
         if checkpoint.cursor is None or (
@@ -185,6 +196,8 @@ class _Run:
                 self._queue_outcomes(entry.id, fx)
             if not _after(entry.id, self.cursor):
                 continue  # acted upon by an earlier term: state only
+            for reason in fx.refusals:
+                self.leader.refused(reason)
             if not self.live:
                 self.go_live()  # arms the router's timers, this entry's included
             else:

@@ -35,6 +35,9 @@ LoadProfile = Callable[[Identity], Awaitable[AgentProfile | None]]
 
 CLOSE_REPLACED = 4001
 CLOSE_TOO_SLOW = 4008
+# How long a reply to a client's own message may wait for room in its outbox: a client
+# that sends but does not read is slowed down (we stop reading it), then closed.
+REPLY_WAIT_S = 10.0
 
 _CALLER_ONLY = (p.JoinQueue, p.LeaveQueue, p.RequestCallback, p.RequestVoicemail)
 _AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer)
@@ -89,26 +92,54 @@ class Connection:
         self.key: str | None = None
         self.outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(outbox_size)
         self.bucket = _Bucket(rate=20.0, burst=40.0)
+        self.limited_at = -1.0  # when this client was last told ``rate_limited``
         self.room_session: RoomSession | None = None  # once it sends a room message
+        self.closing = False  # a close is queued, or the writer has stopped
 
     def send(self, msg: p.ServerMessage) -> None:
         self.push(p.serialize(msg))
 
+    async def reply(self, msg: p.ServerMessage) -> None:
+        """Answer the client's own message, waiting for room in the outbox rather than
+        dropping the client: a fast sender is slowed down to the pace it reads at."""
+        if self.closing:
+            return
+        try:
+            await asyncio.wait_for(self.outbox.put(p.serialize(msg)), REPLY_WAIT_S)
+        except TimeoutError:
+            self.too_slow()
+
     def push(self, payload: str) -> None:
+        if self.closing:
+            return
         try:
             self.outbox.put_nowait(payload)
         except asyncio.QueueFull:
-            log.warning("closing %s: outbox full", self.key)
+            self.too_slow()
+
+    def too_slow(self) -> None:
+        if not self.closing:
+            log.warning("closing %s: it does not read what it is sent", self.key or self.id)
             self.close(CLOSE_TOO_SLOW, "too slow")
 
     def close(self, code: int, reason: str) -> None:
         """Close after what is already queued (or at once if the outbox is full)."""
+        if self.closing:
+            return
+        self.closing = True
         while True:
             try:
                 self.outbox.put_nowait((code, reason))
                 return
             except asyncio.QueueFull:
                 self.outbox.get_nowait()
+
+    def stopped(self) -> None:
+        """The writer has stopped: nothing more is queued, and whoever waits to queue
+        something is let go."""
+        self.closing = True
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
 
 
 class Node:
@@ -155,43 +186,67 @@ class Node:
                     await self._on_frame(conn, frame.data)
                 elif frame.type == WSMsgType.ERROR:
                     break
+                if writer.done():
+                    break  # the writer stopped (closed, or failed): so does the reader
         finally:
+            # Whatever ends a connection ends it here, once, even if this task is being
+            # cancelled: a connection nobody is behind must never stay in routing.
+            await asyncio.shield(self._end(conn, writer))
+
+    async def _end(self, conn: Connection, writer: asyncio.Task[None]) -> None:
+        try:
             await self._leave_rooms(conn)
+        finally:
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await writer
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("the writer of %s failed", conn.key or conn.id)
             await self._detach(conn)
 
     async def _write(self, conn: Connection) -> None:
         ws = conn.ws
-        while True:
-            item = await conn.outbox.get()
-            try:
+        try:
+            while True:
+                item = await conn.outbox.get()
                 if isinstance(item, tuple):
                     await ws.close(code=item[0], message=item[1].encode())
                     return
                 await ws.send_str(item)
-            except (ConnectionError, RuntimeError) as exc:
-                log.debug("send to %s failed: %s", conn.key, exc)
-                return
+        except Exception as exc:  # any failure to write ends the connection
+            log.debug("writing to %s failed: %r", conn.key or conn.id, exc)
+        finally:
+            conn.stopped()
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"write failed")
 
     async def _on_frame(self, conn: Connection, data: str | bytes) -> None:
         if not conn.bucket.take():
-            conn.send(p.Error(code=ErrorCode.RATE_LIMITED, detail="slow down"))
+            now = time.monotonic()
+            if now - conn.limited_at >= 1.0:  # say so once a second, not per frame
+                conn.limited_at = now
+                await conn.reply(p.Error(code=ErrorCode.RATE_LIMITED, detail="slow down"))
             return
         try:
             msg = p.parse(data)
             await self._dispatch(conn, msg)
         except ProtocolError as exc:
-            ref = p.peek_type(data) if len(data) <= p.MAX_MESSAGE_BYTES else None
-            conn.send(p.Error(code=exc.code, detail=exc.detail[:500], ref=ref))
+            await conn.reply(p.Error(code=exc.code, detail=exc.detail[:500], ref=p.peek_type(data)))
         except BackplaneError as exc:
             log.warning("backplane failed: %s", exc)
-            conn.send(p.Error(code=ErrorCode.UNAVAILABLE, detail="routing is unavailable"))
+            await conn.reply(p.Error(code=ErrorCode.UNAVAILABLE, detail="routing is unavailable"))
+        except Exception:  # a bug must not take the connection (or its session) down
+            log.exception("a message from %s failed", conn.key or conn.id)
+            await conn.reply(
+                p.Error(code=ErrorCode.UNAVAILABLE, detail="the server failed; try again")
+            )
 
     async def _dispatch(self, conn: Connection, msg: p.ClientMessage) -> None:
         if isinstance(msg, p.Ping):
-            conn.send(p.Pong(nonce=msg.nonce))
+            await conn.reply(p.Pong(nonce=msg.nonce))
             return
         if isinstance(msg, p.Hello):
             await self._hello(conn, msg)
@@ -201,6 +256,10 @@ class Node:
             return
         if conn.key is None:
             raise ProtocolError(ErrorCode.NOT_ALLOWED, "say hello first")
+        if self.conns.get(conn.key) is not conn:
+            # A newer socket took this key over: what the old one still sends is not
+            # the person's any more.
+            raise ProtocolError(ErrorCode.NOT_ALLOWED, "this connection was replaced")
         is_agent = conn.key.startswith("a:")
         if isinstance(msg, _CALLER_ONLY if is_agent else _AGENT_ONLY):
             raise ProtocolError(ErrorCode.NOT_ALLOWED, f"{msg.type} is not for your role")
@@ -213,6 +272,8 @@ class Node:
         }
         if isinstance(msg, p.JoinQueue | p.Transfer):
             record["sid"] = f"S-{uuid.uuid4().hex[:16]}"
+        if isinstance(msg, p.RequestVoicemail) and conn.address:
+            record["addr"] = self.tokens.address_key(conn.address)  # tickets per address
         if isinstance(msg, p.JoinQueue | p.RequestCallback):
             # The number stays out of the log: agents see it masked, a keyed hash
             # recognises a returning caller (DOMAIN.md: mask phone numbers).
@@ -299,6 +360,11 @@ class Node:
             if not key.startswith("c:"):
                 raise ProtocolError(ErrorCode.BAD_TOKEN, "resume token is not a caller's")
             resumed = True
+        elif identity.subject:
+            # One key per caller token: a second socket with the same token takes the
+            # session over instead of opening another one.
+            key = self.tokens.session_key(identity.subject)
+            resumed = key in self.conns
         else:
             key = f"c:{uuid.uuid4().hex[:20]}"
         old = self.conns.get(key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -25,6 +26,9 @@ MAX_MESSAGE_BYTES = 8 * 1024
 # Room messages carry a whole SDP (no trickle ICE: candidates included), which a browser
 # offering every codec it has makes larger than 8 KiB. Only they may be this large.
 MAX_SDP_MESSAGE_BYTES = 64 * 1024
+# The WebSocket takes frames up to this size so that an oversized message is answered
+# with ``too_large`` (and the socket lives) instead of being closed with 1009.
+MAX_FRAME_BYTES = 2 * 1024 * 1024
 
 _ENVELOPE = frozenset({"v", "type"})
 
@@ -83,6 +87,20 @@ class CancelReason(enum.StrEnum):
     OTHER = "other"
 
 
+class CallbackReason(enum.StrEnum):
+    """Why a callback (or a message) is offered to a waiting caller."""
+
+    LONG_WAIT = "long_wait"  # the caller has waited the queue's maximum
+    OFF_DUTY = "off_duty"  # nobody is on duty for the queue now
+
+
+class QueuedReason(enum.StrEnum):
+    """Why a caller is (back) in line under a new session id."""
+
+    TRANSFERRED = "transferred"  # the agent transferred the call
+    AGENT_LOST = "agent_lost"  # the agent's connection was lost: back at the head
+
+
 class MediaKind(enum.StrEnum):
     AUDIO = "audio"
     VIDEO = "video"
@@ -139,9 +157,13 @@ class RequestCallback:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestVoicemail:
-    """A waiting caller leaves a message instead (a ticket answered the next day)."""
+    """A waiting caller leaves a message instead (a ticket answered the next day).
+
+    The message is required: a ticket without one helps nobody.
+    """
 
     type: ClassVar[str] = "request_voicemail"
+    message: Annotated[str, Text(1, 2000)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,6 +340,7 @@ class Queued:
     type: ClassVar[str] = "queued"
     session_id: Id
     category: Category
+    reason: QueuedReason | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -345,6 +368,7 @@ class CallbackOffered:
 
     type: ClassVar[str] = "callback_offered"
     session_id: Id
+    reason: CallbackReason = CallbackReason.LONG_WAIT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -605,15 +629,24 @@ def parse_server(raw: str | bytes) -> ServerMessage:
     return msg
 
 
+_TYPE_NAME = re.compile(r"[a-z][a-z_]{0,39}")
+
+
 def peek_type(raw: str | bytes) -> str | None:
-    """The ``type`` of a raw message if it has a short string one (for ``error.ref``)."""
+    """The ``type`` of a raw message for ``error.ref``, if it looks like a type name.
+
+    Only a name of letters and underscores is echoed: whatever else a client put there
+    (a lone surrogate, markup) stays out of the reply."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return None
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError):
         return None
     if isinstance(obj, dict) and isinstance(obj.get("type"), str):
         kind: str = obj["type"]
-        return kind[:40]
+        if _TYPE_NAME.fullmatch(kind):
+            return kind
     return None
 
 
@@ -621,6 +654,7 @@ def serialize(msg: Message) -> str:
     """The wire form of a message: compact JSON with ``v`` and ``type`` first."""
     return json.dumps(
         {"v": PROTOCOL_VERSION, "type": msg.type, **encode(msg)},
-        ensure_ascii=False,
+        # ASCII out: whatever text is inside, the frame can always be written.
+        ensure_ascii=True,
         separators=(",", ":"),
     )

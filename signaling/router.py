@@ -20,6 +20,7 @@ Connection keys are ``a:<agent id>`` and ``c:<caller key>``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -60,6 +61,18 @@ def agent_key(agent: str) -> str:
     return f"a:{agent}"
 
 
+def _number(caller: object) -> str | None:
+    """The keyed hash of a phone number, when a record's caller key is one."""
+    return caller if isinstance(caller, str) and caller.startswith("tel:") else None
+
+
+def _ref(record: Mapping[str, Any]) -> str | None:
+    """The type of the message a record carries, for ``error.ref``."""
+    m = record.get("m")
+    kind = m.get("type") if isinstance(m, Mapping) else None
+    return kind if isinstance(kind, str) and kind in p.CLIENT_TYPES else None
+
+
 @dataclass
 class Effects:
     """What the driver must do after one record."""
@@ -69,6 +82,7 @@ class Effects:
     cancel_timers: list[str] = field(default_factory=list)
     outcomes: list[act.SessionRecorded] = field(default_factory=list)
     tickets: list[act.CreateVoicemailTicket] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # abuse limits that refused
 
 
 @dataclass
@@ -80,19 +94,50 @@ class _Session:
     live: bool = False
     callback: bool = False
     agent: str | None = None
+    number: str | None = None  # the keyed hash of the caller's phone number, if given
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+TICKET_WINDOW_S = 3600.0
+
+
+def check_config(config: RoutingConfig) -> None:
+    """Every queue a configuration names must be one the protocol can speak of.
+
+    Checked once, when the configuration loads, so that no overflow or transfer can
+    later name a queue that no message can carry (``ValueError`` lists them all)."""
+    known = {c.value for c in Category}
+    named = {q.id for q in config.queues}
+    named |= {q.overflow_queue for q in config.queues if q.overflow_queue is not None}
+    unknown = sorted(str(n) for n in named - known)
+    if unknown:
+        raise ValueError(
+            f"routing configuration names queues the protocol does not know: "
+            f"{', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+
+
 class Router:
-    """Turns log records into engine events and engine actions into effects."""
+    """Turns log records into engine events and engine actions into effects.
+
+    ``tickets_per_hour`` caps the messages (voicemail tickets) taken from one client
+    address in an hour; the count lives here, on the leader, so it holds across
+    processes and replays the same."""
 
     def __init__(
-        self, engine: Engine, *, grace_s: float = 30.0, state: Mapping[str, Any] | None = None
+        self,
+        engine: Engine,
+        *,
+        grace_s: float = 30.0,
+        tickets_per_hour: int = 30,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
         self.engine = engine
         self.grace_s = grace_s
+        self.tickets_per_hour = tickets_per_hour
+        self.ticket_times: dict[str, list[float]] = {}
         self.last_now = 0.0
         self.timers: dict[str, float] = {}
         self.agent_conns: dict[str, str] = {}
@@ -106,8 +151,11 @@ class Router:
             self._load(state)
 
     @classmethod
-    def new(cls, config: RoutingConfig, *, grace_s: float = 30.0) -> Router:
-        return cls(Engine(config), grace_s=grace_s)
+    def new(
+        cls, config: RoutingConfig, *, grace_s: float = 30.0, tickets_per_hour: int = 30
+    ) -> Router:
+        check_config(config)
+        return cls(Engine(config), grace_s=grace_s, tickets_per_hour=tickets_per_hour)
 
     # -- snapshots --------------------------------------------------------------------
 
@@ -125,13 +173,19 @@ class Router:
                 "sessions": {sid: s.to_dict() for sid, s in self.sessions.items()},
                 "offers": {a: list(o) for a, o in self.offers.items()},
                 "offer_seq": self.offer_seq,
+                "ticket_times": self.ticket_times,
             },
         }
 
     @classmethod
-    def restore(cls, snapshot: Mapping[str, Any], *, grace_s: float = 30.0) -> Router:
+    def restore(
+        cls, snapshot: Mapping[str, Any], *, grace_s: float = 30.0, tickets_per_hour: int = 30
+    ) -> Router:
         return cls(
-            Engine.restore(dict(snapshot["engine"])), grace_s=grace_s, state=snapshot["router"]
+            Engine.restore(dict(snapshot["engine"])),
+            grace_s=grace_s,
+            tickets_per_hour=tickets_per_hour,
+            state=snapshot["router"],
         )
 
     def _load(self, state: Mapping[str, Any]) -> None:
@@ -144,6 +198,9 @@ class Router:
         self.sessions = {sid: _Session(**s) for sid, s in state["sessions"].items()}
         self.offers = {a: (o[0], o[1]) for a, o in state["offers"].items()}
         self.offer_seq = int(state["offer_seq"])
+        self.ticket_times = {
+            str(k): [float(t) for t in v] for k, v in state.get("ticket_times", {}).items()
+        }
 
     # -- records ----------------------------------------------------------------------
 
@@ -172,9 +229,10 @@ class Router:
             else:
                 log.error("skipping record of unknown kind %.40r", kind)
         except ProtocolError as exc:
-            fx.deliveries.append((key, p.Error(code=exc.code, detail=exc.detail[:500])))
+            ref = _ref(record) if kind == "msg" else None
+            fx.deliveries.append((key, p.Error(code=exc.code, detail=exc.detail[:500], ref=ref)))
         except RoutingError as exc:
-            ref = record.get("m", {}).get("type") if kind == "msg" else None
+            ref = _ref(record) if kind == "msg" else None
             fx.deliveries.append(
                 (key, p.Error(code=ErrorCode.BAD_STATE, detail=str(exc)[:500], ref=ref))
             )
@@ -294,6 +352,7 @@ class Router:
                     queue=msg.category.value,
                     priority=msg.priority.value,
                     language=msg.language,
+                    number=_number(caller),
                 )
                 self.caller_session[key] = sid
                 try:
@@ -323,11 +382,51 @@ class Router:
                 self._handle(ev.SessionAbandoned(now=now, session=sid), fx)
             case p.RequestCallback() if not is_agent:
                 sid, session = self._caller_session(key)
-                self._handle(ev.CallbackRequested(now=now, session=sid), fx)
+                number = _number(record.get("caller")) or session.number
+                if number is None:
+                    raise ProtocolError(
+                        ErrorCode.MISSING_FIELD, "phone: a callback needs your phone number"
+                    )
+                if session.live:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "the session is live")
+                if any(
+                    other.callback and other.number == number and other_sid != sid
+                    for other_sid, other in self.sessions.items()
+                ):
+                    fx.refusals.append("callback_per_number")
+                    raise ProtocolError(
+                        ErrorCode.BAD_STATE, "a callback to this number is already waiting"
+                    )
+                display = record.get("display")
+                self._handle(
+                    ev.CallbackRequested(
+                        now=now,
+                        session=sid,
+                        caller=CallerKey(number),
+                        display_number=str(display) if display else None,
+                    ),
+                    fx,
+                )
                 session.callback = True
+                session.number = number
             case p.RequestVoicemail() if not is_agent:
                 sid, _session = self._caller_session(key)
+                address = record.get("addr")
+                times = self._ticket_times(str(address), now) if address else None
+                if times is not None and len(times) >= self.tickets_per_hour:
+                    fx.refusals.append("tickets_per_address")
+                    raise ProtocolError(
+                        ErrorCode.RATE_LIMITED,
+                        "too many messages from your address this hour; please call later",
+                    )
                 self._handle(ev.VoicemailRequested(now=now, session=sid), fx)
+                if times is not None:
+                    times.append(now)
+                # The ticket carries what the caller said.
+                fx.tickets = [
+                    dataclasses.replace(t, reason=msg.message) if t.session == sid else t
+                    for t in fx.tickets
+                ]
             case p.End() if not is_agent:
                 sid, session = self._caller_session(key)
                 self._end_for_caller(sid, session, now, fx)
@@ -399,10 +498,18 @@ class Router:
             case _:
                 raise ProtocolError(ErrorCode.NOT_ALLOWED, f"{msg.type} is not for your role")
 
+    def _ticket_times(self, address: str, now: float) -> list[float]:
+        """Ticket times of ``address`` within the last hour (older ones forgotten)."""
+        for other in [a for a, ts in self.ticket_times.items() if ts[-1] <= now - TICKET_WINDOW_S]:
+            del self.ticket_times[other]
+        times = self.ticket_times.setdefault(address, [])
+        times[:] = [t for t in times if t > now - TICKET_WINDOW_S]
+        return times
+
     # -- actions ----------------------------------------------------------------------
 
-    def _queued(self, sid: str, queue: str) -> p.Queued:
-        return p.Queued(session_id=sid, category=Category(queue))
+    def _queued(self, sid: str, queue: str, reason: p.QueuedReason | None = None) -> p.Queued:
+        return p.Queued(session_id=sid, category=Category(queue), reason=reason)
 
     def _owner(self, sid: str) -> str | None:
         session = self.sessions.get(sid)
@@ -417,100 +524,111 @@ class Router:
             fx.cancel_timers.append(key)
 
     def _perform(self, actions: list[act.Action], now: float, fx: Effects) -> None:
+        """Carry out every action of one engine step. The engine has already changed, so
+        one action that fails must not stop the others (it is logged, as a bug)."""
         for action in actions:
-            match action:
-                case act.OfferSession():
-                    self.offer_seq += 1
-                    offer_id = f"{action.session}.{self.offer_seq}"
-                    self.offers[action.agent] = (offer_id, action.session)
-                    session = self.sessions.get(action.session)
+            try:
+                self._perform_one(action, now, fx)
+            except Exception:
+                log.exception("carrying out %s failed", action.kind)
+
+    def _perform_one(self, action: act.Action, now: float, fx: Effects) -> None:
+        match action:
+            case act.OfferSession():
+                self.offer_seq += 1
+                offer_id = f"{action.session}.{self.offer_seq}"
+                self.offers[action.agent] = (offer_id, action.session)
+                session = self.sessions.get(action.session)
+                fx.deliveries.append(
+                    (
+                        agent_key(action.agent),
+                        p.Offer(
+                            offer_id=offer_id,
+                            session_id=action.session,
+                            category=Category(action.queue),
+                            priority=action.priority,
+                            kind=p.OfferKind.CALLBACK
+                            if action.callback_number
+                            else p.OfferKind.CALL,
+                            expires_in_s=max(0.0, action.expires_at - now),
+                            waited_s=max(0.0, action.waited_s),
+                            language=session.language if session else None,
+                            phone=action.callback_number,
+                        ),
+                    )
+                )
+            case act.CancelOffer():
+                offer = self.offers.get(action.agent)
+                offer_id = f"{action.session}.0"
+                if offer is not None and offer[1] == action.session:
+                    offer_id = offer[0]
+                    del self.offers[action.agent]
+                fx.deliveries.append(
+                    (
+                        agent_key(action.agent),
+                        p.OfferCancelled(
+                            offer_id=offer_id,
+                            session_id=action.session,
+                            reason=_cancel_reason(action.reason),
+                        ),
+                    )
+                )
+            case act.ConnectSession():
+                self.offers.pop(action.agent, None)
+                connected = p.Connected(session_id=action.session, agent_id=action.agent)
+                fx.deliveries.append((agent_key(action.agent), connected))
+                session = self.sessions.get(action.session)
+                if session is not None:
+                    session.live = True
+                    session.agent = action.agent
+                    fx.deliveries.append((session.owner, connected))
+            case act.StartTimer():
+                self._start_timer(action.key, action.at, fx)
+            case act.CancelTimer():
+                self._cancel_timer(action.key, fx)
+            case act.TellPosition():
+                owner = self._owner(action.session)
+                if owner is not None:
                     fx.deliveries.append(
                         (
-                            agent_key(action.agent),
-                            p.Offer(
-                                offer_id=offer_id,
+                            owner,
+                            p.Position(
                                 session_id=action.session,
-                                category=Category(action.queue),
-                                priority=action.priority,
-                                kind=p.OfferKind.CALLBACK
-                                if action.callback_number
-                                else p.OfferKind.CALL,
-                                expires_in_s=max(0.0, action.expires_at - now),
-                                waited_s=max(0.0, action.waited_s),
-                                language=session.language if session else None,
-                                phone=action.callback_number,
+                                position=max(0, action.position),
+                                estimated_wait_s=max(0.0, action.estimated_wait_s),
                             ),
                         )
                     )
-                case act.CancelOffer():
-                    offer = self.offers.get(action.agent)
-                    offer_id = f"{action.session}.0"
-                    if offer is not None and offer[1] == action.session:
-                        offer_id = offer[0]
-                        del self.offers[action.agent]
+            case act.OfferCallback():
+                owner = self._owner(action.session)
+                if owner is not None:
+                    offered = p.CallbackOffered(
+                        session_id=action.session, reason=p.CallbackReason(action.reason)
+                    )
+                    fx.deliveries.append((owner, offered))
+            case act.CreateVoicemailTicket():
+                fx.tickets.append(action)
+            case act.SessionMoved():
+                session = self.sessions.get(action.session)
+                if session is not None:
+                    session.queue = action.to_queue
                     fx.deliveries.append(
-                        (
-                            agent_key(action.agent),
-                            p.OfferCancelled(
-                                offer_id=offer_id,
-                                session_id=action.session,
-                                reason=_cancel_reason(action.reason),
-                            ),
-                        )
+                        (session.owner, self._queued(action.session, action.to_queue))
                     )
-                case act.ConnectSession():
-                    self.offers.pop(action.agent, None)
-                    connected = p.Connected(session_id=action.session, agent_id=action.agent)
-                    fx.deliveries.append((agent_key(action.agent), connected))
-                    session = self.sessions.get(action.session)
-                    if session is not None:
-                        session.live = True
-                        session.agent = action.agent
-                        fx.deliveries.append((session.owner, connected))
-                case act.StartTimer():
-                    self._start_timer(action.key, action.at, fx)
-                case act.CancelTimer():
-                    self._cancel_timer(action.key, fx)
-                case act.TellPosition():
-                    owner = self._owner(action.session)
-                    if owner is not None:
-                        fx.deliveries.append(
-                            (
-                                owner,
-                                p.Position(
-                                    session_id=action.session,
-                                    position=max(0, action.position),
-                                    estimated_wait_s=max(0.0, action.estimated_wait_s),
-                                ),
-                            )
-                        )
-                case act.OfferCallback():
-                    owner = self._owner(action.session)
-                    if owner is not None:
-                        fx.deliveries.append((owner, p.CallbackOffered(session_id=action.session)))
-                case act.CreateVoicemailTicket():
-                    fx.tickets.append(action)
-                case act.SessionMoved():
-                    session = self.sessions.get(action.session)
-                    if session is not None:
-                        session.queue = action.to_queue
-                        fx.deliveries.append(
-                            (session.owner, self._queued(action.session, action.to_queue))
-                        )
-                case act.AgentPresenceChanged():
-                    fx.deliveries.append(
-                        (
-                            agent_key(action.agent),
-                            p.PresenceChanged(
-                                state=p.Presence(action.presence.value),
-                                reason=action.reason[:200] if action.reason else None,
-                            ),
-                        )
+            case act.AgentPresenceChanged():
+                fx.deliveries.append(
+                    (
+                        agent_key(action.agent),
+                        p.PresenceChanged(
+                            state=p.Presence(action.presence.value),
+                            reason=action.reason[:200] if action.reason else None,
+                        ),
                     )
-                case act.SessionRecorded():
-                    self._recorded(action, fx)
-                case _:
-                    log.warning("unhandled action %s", action.kind)
+                )
+            case act.SessionRecorded():
+                self._recorded(action, fx)
+            case _:
+                log.warning("unhandled action %s", action.kind)
 
     def _recorded(self, action: act.SessionRecorded, fx: Effects) -> None:
         fx.outcomes.append(action)
@@ -527,11 +645,28 @@ class Router:
         if session is None:
             return
         owner = session.owner
+        new = action.transferred_to
+        if outcome is p.Outcome.INTERRUPTED and new is not None:
+            # The agent was lost mid-call; the engine goes on with a new session at the
+            # head of the line, which the caller is told of.
+            self.sessions[new] = _Session(
+                owner=owner,
+                queue=action.queue,
+                priority=session.priority,
+                language=session.language,
+                callback=session.callback,
+                number=session.number,
+            )
         if self.caller_session.get(owner) == action.session:
-            new = action.transferred_to
             if new is not None and new in self.sessions:
                 self.caller_session[owner] = new
-                fx.deliveries.append((owner, self._queued(new, self.sessions[new].queue)))
+                reason = (
+                    p.QueuedReason.AGENT_LOST
+                    if outcome is p.Outcome.INTERRUPTED
+                    else p.QueuedReason.TRANSFERRED
+                )
+                queued = self._queued(new, self.sessions[new].queue, reason)
+                fx.deliveries.append((owner, queued))
                 return
             del self.caller_session[owner]
             self._cancel_timer(GRACE_PREFIX + owner, fx)

@@ -23,6 +23,13 @@ from signaling.errors import ErrorCode, ProtocolError
 
 T = TypeVar("T")
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` is encodable Unicode text (no lone UTF-16 surrogate)."""
+    return _SURROGATE.search(value) is None
+
 
 @dataclass(frozen=True, slots=True)
 class Text:
@@ -33,6 +40,10 @@ class Text:
     pattern: str | None = None
 
     def check(self, name: str, value: str) -> str:
+        if not is_text(value):
+            # JSON may spell a lone UTF-16 surrogate (``"\\ud800"``); no encoder can
+            # write it out again, so it never enters the server.
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: not valid Unicode text")
         if not self.min_len <= len(value) <= self.max_len:
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,
@@ -123,6 +134,8 @@ def _decode_value(spec: _FieldSpec, value: Any) -> Any:
             raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: must be a string")
         if isinstance(spec.constraint, Text):
             spec.constraint.check(name, value)
+        elif not is_text(value):
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: not valid Unicode text")
         return value
     if base is int:
         if isinstance(value, bool) or not isinstance(value, int):

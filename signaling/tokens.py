@@ -126,6 +126,17 @@ class Tokens:
             raise ProtocolError(ErrorCode.BAD_TOKEN, "resume token is for someone else")
         return claims.scope
 
+    def session_key(self, subject: str) -> str:
+        """The connection key of the caller holding a token with this subject."""
+        mac = hmac.new(self._secret, b"caller-token:" + subject.encode(), hashlib.sha256)
+        return "c:" + mac.hexdigest()[:24]
+
+    def address_key(self, address: str) -> str:
+        """A keyed hash of a client address: the routing log counts tickets per address
+        without holding the address itself."""
+        mac = hmac.new(self._secret, b"address:" + address.encode(), hashlib.sha256)
+        return mac.hexdigest()[:16]
+
     def caller_key(self, phone: str) -> str:
         """A stable, non-reversible key for a phone number (returning-caller detection)."""
         digits = re.sub(r"\D", "", phone)

@@ -23,8 +23,9 @@ from signaling.backplane.base import Backplane
 from signaling.driver import CreateTicket, Leader, RecordOutcome
 from signaling.identity import Authenticate
 from signaling.node import LoadProfile, Node, roster_profiles
-from signaling.protocol import MAX_SDP_MESSAGE_BYTES
+from signaling.protocol import MAX_FRAME_BYTES
 from signaling.rooms import RoomService
+from signaling.router import check_config
 from signaling.tokens import Tokens
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def setup_signaling(
     heartbeat_s: float = 20.0,
     clock: Callable[[], float] = time.time,
     rooms: RoomService | None = None,
+    tickets_per_hour: int = 30,
+    refused: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the signaling WebSocket at ``path`` and run routing in the background.
 
@@ -72,6 +75,7 @@ def setup_signaling(
     an agent's routing profile (default: ``engine_config.roster``). ``rooms`` runs media
     rooms for the room messages (``signaling.rooms``); without it they are refused.
     """
+    check_config(engine_config)  # at once: a bad queue id must stop the start
     tokens = Tokens(resume_secret)
     profiles = load_profile or roster_profiles(engine_config)
 
@@ -80,8 +84,8 @@ def setup_signaling(
         identity = await authenticate(request)
         if identity is None:
             raise web.HTTPUnauthorized(text="sign in or present a caller token")
-        # Frames a little over the limits still get a ``too_large`` error, not a close.
-        ws = web.WebSocketResponse(heartbeat=heartbeat_s, max_msg_size=2 * MAX_SDP_MESSAGE_BYTES)
+        # Frames up to 2 MiB get a ``too_large`` error, not a close (1009).
+        ws = web.WebSocketResponse(heartbeat=heartbeat_s, max_msg_size=MAX_FRAME_BYTES)
         await ws.prepare(request)
         state.sockets.add(ws)
         try:
@@ -107,6 +111,7 @@ def setup_signaling(
             grace_s=grace_s,
             clock=clock,
             rooms=rooms,
+            refused=refused,
         )
         leader = Leader(
             backplane,
@@ -116,6 +121,8 @@ def setup_signaling(
             grace_s=grace_s,
             snapshot_every=snapshot_every,
             clock=clock,
+            tickets_per_hour=tickets_per_hour,
+            refused=refused,
         )
         await backplane.start(node.receive, node.resync)
         app[SIGNALING] = Signaling(backplane=backplane, node=node, leader=leader)

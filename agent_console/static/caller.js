@@ -98,5 +98,23 @@ form.addEventListener("submit", async (event) => {
 $("#leave").addEventListener("click", () => {
   if (signaling && sessionId) signaling.send("end", { session_id: sessionId });
 });
-$("#want-callback").addEventListener("click", () => signaling && signaling.send("request_callback"));
-$("#want-voicemail").addEventListener("click", () => signaling && signaling.send("request_voicemail"));
+$("#want-callback").addEventListener("click", () => {
+  if (!signaling) return;
+  const phone = $("#callback-phone").value.trim() || (joinRequest && joinRequest.phone);
+  if (!phone) {
+    detail.textContent = "请填写回拨号码 · Please give a number to call back.";
+    $("#callback-phone").focus();
+    return;
+  }
+  signaling.send("request_callback", { phone });
+});
+$("#want-voicemail").addEventListener("click", () => {
+  if (!signaling) return;
+  const message = $("#voicemail-text").value.trim();
+  if (!message) {
+    detail.textContent = "请先写下留言 · Please write your message first.";
+    $("#voicemail-text").focus();
+    return;
+  }
+  signaling.send("request_voicemail", { message });
+});

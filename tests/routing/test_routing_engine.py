@@ -16,6 +16,7 @@ from routing_harness import (
 )
 
 from routing.actions import (
+    OFF_DUTY,
     AgentPresenceChanged,
     CancelOffer,
     ConnectSession,
@@ -528,7 +529,8 @@ class TestDisconnect:
         assert h.timers.get("ring:s1") == h.now + 20
 
     def test_disconnect_in_session_returns_the_session_to_the_head(self) -> None:
-        """A live session whose agent drops goes back to the head with its arrival time."""
+        """A live session whose agent drops: that leg is recorded interrupted and the
+        caller goes on as a new session at the head, with the original arrival time."""
         h = Harness()
         h.sign_in("a1")
         h.enqueue("s1")
@@ -536,12 +538,19 @@ class TestDisconnect:
         h.advance(5)
         h.enqueue("s2")
         h.advance(5)
-        h.send(AgentDisconnected, agent=AgentId("a1"))
-        assert h.engine.waiting(LABOUR) == ["s1", "s2"]
-        assert offers(h.sign_in("a2")) == [("a2", "s1")]
-        answer(h, "a2", "s1")
-        rec = of(h.send(SessionEnded, session=SessionId("s1")), SessionRecorded)[0]
-        assert (rec.queued_at, rec.agent) == (T0, "a2")
+        acts = h.send(AgentDisconnected, agent=AgentId("a1"))
+        leg = of(acts, SessionRecorded)[0]
+        assert (leg.session, leg.outcome, leg.agent) == ("s1", Outcome.INTERRUPTED, "a1")
+        assert leg.transferred_to == "s1:r1"
+        assert h.engine.waiting(LABOUR) == ["s1:r1", "s2"]
+        assert offers(h.sign_in("a2")) == [("a2", "s1:r1")]
+        answer(h, "a2", "s1:r1")
+        acts = h.send(AgentSignedOut, agent=AgentId("a2"))
+        assert of(acts, SessionRecorded)[0].transferred_to == "s1:r2"
+        assert offers(h.sign_in("a3")) == [("a3", "s1:r2")]
+        answer(h, "a3", "s1:r2")
+        rec = of(h.send(SessionEnded, session=SessionId("s1:r2")), SessionRecorded)[0]
+        assert (rec.queued_at, rec.agent, rec.resumed_from) == (T0, "a3", "s1:r1")
 
     def test_sign_out_while_offered(self) -> None:
         """Signing out while ringing cancels the offer with the reason 'signed out'."""
@@ -632,6 +641,20 @@ class TestLongWait:
         with pytest.raises(InvalidRequest):
             h.send(CallbackRequested, session=SessionId("s1"))
 
+    def test_callback_number_given_with_the_request(self) -> None:
+        """A caller who gave no number on arrival gives it with the request: the agent
+        is offered the callback to that number, masked."""
+        h = Harness()
+        h.enqueue("s1")
+        h.send(
+            CallbackRequested,
+            session=SessionId("s1"),
+            caller=CallerKey("tel:abc"),
+            display_number="139****5678",
+        )
+        offer = of(h.sign_in("a1"), OfferSession)[0]
+        assert (offer.session, offer.callback_number) == ("s1", "139****5678")
+
 
 class TestOutsideShifts:
     def cfg(self):
@@ -642,12 +665,15 @@ class TestOutsideShifts:
             voicemail_outside_shifts=True,
         )
 
-    def test_outside_all_shifts_is_voicemail(self) -> None:
-        """At 10:00 with only night duty on the rota, a caller is sent to voicemail."""
+    def test_outside_all_shifts_offers_a_message_or_callback(self) -> None:
+        """At 10:00 with only night duty on the rota the caller is told at once and
+        offered a callback or a message; no empty ticket is made."""
         h = Harness(self.cfg(), start=T0 + 2 * 3600)
         acts = h.enqueue("s1", caller=CallerKey("13812345678"))
-        assert of(acts, CreateVoicemailTicket)[0].reason == "outside duty hours"
-        assert of(acts, SessionRecorded)[0].outcome is Outcome.VOICEMAIL
+        assert [(o.session, o.reason) for o in of(acts, OfferCallback)] == [("s1", OFF_DUTY)]
+        assert of(acts, CreateVoicemailTicket) == []
+        assert of(acts, SessionRecorded) == []
+        assert h.engine.session_state(SessionId("s1")) == "waiting"
 
     def test_night_duty_crosses_midnight(self) -> None:
         """At 02:00 local the night-duty shift that began at 18:00 is on: callers wait."""
@@ -656,12 +682,12 @@ class TestOutsideShifts:
         assert of(acts, SessionRecorded) == []
         assert h.engine.session_state(SessionId("s1")) == "waiting"
 
-    def test_no_rota_at_all_is_voicemail(self) -> None:
-        """With nobody on the rota or signed in for the queue, callers get voicemail."""
+    def test_no_rota_at_all_offers_a_message_or_callback(self) -> None:
+        """With nobody on the rota or signed in for the queue, callers are told so."""
         h = Harness(config(queue("labour"), voicemail_outside_shifts=True))
-        assert of(h.enqueue("s1"), SessionRecorded)[0].outcome is Outcome.VOICEMAIL
-        h.sign_in("a1")
-        assert offers(h.enqueue("s2")) == [("a1", "s2")]
+        assert [o.reason for o in of(h.enqueue("s1"), OfferCallback)] == [OFF_DUTY]
+        assert offers(h.sign_in("a1")) == [("a1", "s1")]
+        assert offers(h.enqueue("s2")) == []
 
 
 class TestAbandon:

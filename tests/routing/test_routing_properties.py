@@ -25,6 +25,7 @@ from routing.actions import (
     CancelTimer,
     ConnectSession,
     OfferSession,
+    Outcome,
     SessionRecorded,
     StartTimer,
     action_from_dict,
@@ -182,6 +183,10 @@ class Run:
             assert action.session in self.created
             assert action.session not in self.recorded, "recorded twice"
             self.recorded.add(action.session)
+            if action.outcome is Outcome.INTERRUPTED:
+                # The agent was lost mid-call: the caller goes on as a new session.
+                assert action.transferred_to is not None
+                self.created.add(action.transferred_to)
             if action.agent is not None and self.live.get(action.agent) == action.session:
                 del self.live[action.agent]
             assert action.session not in self.offers.values()
