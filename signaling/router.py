@@ -382,7 +382,8 @@ class Router:
                 self._handle(ev.SessionAbandoned(now=now, session=sid), fx)
             case p.RequestCallback() if not is_agent:
                 sid, session = self._caller_session(key)
-                number = _number(record.get("caller")) or session.number
+                given = _number(record.get("caller"))  # a number given only now
+                number = given or session.number
                 if number is None:
                     raise ProtocolError(
                         ErrorCode.MISSING_FIELD, "phone: a callback needs your phone number"
@@ -402,8 +403,8 @@ class Router:
                     ev.CallbackRequested(
                         now=now,
                         session=sid,
-                        caller=CallerKey(number),
-                        display_number=str(display) if display else None,
+                        caller=CallerKey(given) if given else None,
+                        display_number=str(display) if given and display else None,
                     ),
                     fx,
                 )
