@@ -142,6 +142,7 @@ class _Run:
         self.pending_outcomes = 0
         self.since_snapshot = 0
         self.snapshots = leader.snapshot_every > 0
+        self.applied: str | None = None  # the last entry the router has applied
 
     # -- timers -----------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class _Run:
                     self._arm(key, at)
             deliveries.extend(Delivery(k, p.serialize(m)) for k, m in fx.deliveries)
         last = batch[-1].id
+        self.applied = last
         if not _after(last, self.cursor):
             if not self.live and self.cursor is not None and last == self.cursor:
                 self.go_live()
@@ -214,8 +216,19 @@ class _Run:
         await self.term.commit(deliveries, last)
         self.cursor = last
         self.since_snapshot += len(batch)
-        if self.snapshots and self.since_snapshot >= self.leader.snapshot_every:
-            await self._snapshot(last)
+        await self._snapshot_if_due()
+
+    async def _snapshot_if_due(self) -> None:
+        """Snapshot (which lets the log be trimmed) once enough entries have been acted
+        on; called after each batch and whenever the outcome writer catches up, so a
+        burst followed by silence is snapshotted too."""
+        if (
+            self.snapshots
+            and self.since_snapshot >= self.leader.snapshot_every
+            and self.cursor is not None
+            and self.applied == self.cursor  # no batch half-way between apply and commit
+        ):
+            await self._snapshot(self.cursor)
 
     async def _snapshot(self, last: str) -> None:
         if self.pending_outcomes:
@@ -261,3 +274,5 @@ class _Run:
                     log.warning("could not move the outcome cursor: %s", exc)
                 self.ocursor = entry_id
             self.pending_outcomes -= 1
+            if not self.pending_outcomes:
+                await self._snapshot_if_due()

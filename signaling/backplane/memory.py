@@ -15,12 +15,15 @@ class MemoryBackplane(Backplane):
     """An ordered in-memory log; the one process is always the leader.
 
     The log survives a restart of the leader task (not of the process), so the driver's
-    replay path runs here too.
+    replay path runs here too. Like the Redis log it is trimmed: entries before both
+    the newest snapshot and the outcome writer's cursor are dropped, since neither a new
+    leader nor the writer can need them (``trimmed`` counts them).
     """
 
     def __init__(self) -> None:
         self.process_id = f"mem-{uuid.uuid4().hex[:8]}"
         self.log: list[LogEntry] = []
+        self.trimmed = 0  # entries dropped from the front of ``log``
         self._appended = asyncio.Event()
         self._receiver: Receiver | None = None
         self._keys: set[str] = set()
@@ -39,7 +42,7 @@ class MemoryBackplane(Backplane):
         self._receiver = None
 
     async def append(self, record: Mapping[str, Any]) -> str:
-        entry_id = f"0-{len(self.log) + 1}"
+        entry_id = f"0-{self.trimmed + len(self.log) + 1}"
         self.log.append(LogEntry(entry_id, record))
         self._appended.set()
         return entry_id
@@ -57,15 +60,30 @@ class MemoryBackplane(Backplane):
     # -- used by the term --------------------------------------------------------------
 
     async def _read(self, after: str | None) -> AsyncIterator[list[LogEntry]]:
-        index = 0 if after is None else int(after.partition("-")[2])
+        seq = 0 if after is None else int(after.partition("-")[2])  # entries read so far
         while True:
+            if seq < self.trimmed:
+                raise BackplaneError("the log was trimmed past this reader")
+            index = seq - self.trimmed
             if index < len(self.log):
                 batch = self.log[index:]
-                index = len(self.log)
+                seq = self.trimmed + len(self.log)
                 yield batch
             else:
                 self._appended.clear()
                 await self._appended.wait()
+
+    def _trim(self) -> None:
+        """Drop what is before both the snapshot and the outcome cursor."""
+        if self.snapshot is None or self.outcomes_cursor is None:
+            return
+        floor = min(
+            int(self.snapshot[1].partition("-")[2]), int(self.outcomes_cursor.partition("-")[2])
+        )
+        drop = floor - 1 - self.trimmed  # keep the entry at the floor itself
+        if drop > 0:
+            del self.log[:drop]
+            self.trimmed += drop
 
     def _deliver(self, deliveries: Sequence[Delivery]) -> None:
         receiver = self._receiver
@@ -100,9 +118,11 @@ class _MemoryTerm(Term):
 
     async def commit_outcomes(self, cursor: str) -> None:
         self._bp.outcomes_cursor = cursor
+        self._bp._trim()
 
     async def save_snapshot(self, snapshot: Mapping[str, Any], entry_id: str) -> None:
         self._bp.snapshot = (snapshot, entry_id)
+        self._bp._trim()
 
     async def release(self) -> None:
         if not self._released:

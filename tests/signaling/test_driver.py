@@ -324,3 +324,42 @@ class TestLogTrimming:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
             await bp.close()
+
+
+class TestMemoryLog:
+    async def test_log_is_trimmed_and_stays_bounded_over_rounds(self) -> None:
+        """Round after round of callers who join and leave, the embedded log holds no
+        more than a snapshot interval and a round (it grew for ever before), the router
+        forgets them, and a restarted leader still rebuilds from what is left."""
+        h = Harness(make_config(), snapshot_every=100)
+        await h.start()
+        sizes = []
+        try:
+            for round_ in range(5):
+                now = time.time()
+                for i in range(60):
+                    key = f"c:r{round_}-{i}"
+                    join = msg(key, now, type="join_queue", category="general", language="zh")
+                    await h.bp.append(
+                        {"t": "attach", "key": key, "conn": f"conn-{key}", "now": now}
+                    )
+                    await h.bp.append(join)
+                    await h.bp.append(msg(key, now, type="leave_queue"))
+                    await h.bp.append({"t": "drop", "key": key, "conn": f"conn-{key}", "now": now})
+                await h.outcomes.wait_for(60 * (round_ + 1))
+                async with asyncio.timeout(5):
+                    while h.bp.cursor != f"0-{h.bp.trimmed + len(h.bp.log)}":
+                        await asyncio.sleep(0.01)
+                sizes.append(len(h.bp.log))
+            assert h.bp.trimmed > 0
+            assert max(sizes) <= 100 + 4 * 60
+            assert h.leader is not None
+            assert h.leader.router is not None
+            assert h.leader.router.sessions == {}
+            assert h.leader.router.caller_conns == {}
+            await h.stop()
+            second = await h.start()  # from the snapshot and the log that is left
+            assert second.router is not None
+            assert second.router.sessions == {}
+        finally:
+            await h.stop()
