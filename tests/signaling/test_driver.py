@@ -348,7 +348,7 @@ class TestMemoryLog:
                     await h.bp.append({"t": "drop", "key": key, "conn": f"conn-{key}", "now": now})
                 await h.outcomes.wait_for(60 * (round_ + 1))
                 async with asyncio.timeout(5):
-                    while h.bp.cursor != f"0-{h.bp.trimmed + len(h.bp.log)}":
+                    while h.bp.cursor != f"0-{h.bp.trimmed + len(h.bp.log)}":  # noqa: ASYNC110
                         await asyncio.sleep(0.01)
                 sizes.append(len(h.bp.log))
             assert h.bp.trimmed > 0
