@@ -341,6 +341,12 @@ class Router:
         msg = p.parse(json.dumps({"v": p.PROTOCOL_VERSION, **record["m"]}))
         is_agent = key.startswith("a:")
         agent = AgentId(key[2:])
+        conn = str(record.get("conn"))
+        current = self.agent_conns.get(agent) if is_agent else self.caller_conns.get(key)
+        if current != conn and not isinstance(msg, p.SetPresence):
+            # The connection was closed or taken over (perhaps on another process)
+            # before this message was applied: it no longer speaks for anyone.
+            raise ProtocolError(ErrorCode.NOT_ALLOWED, "this connection is closed or replaced")
         match msg:
             case p.JoinQueue() if not is_agent:
                 if key in self.caller_session:
@@ -437,7 +443,6 @@ class Router:
                     raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
                 self._handle(ev.SessionEnded(now=now, session=SessionId(sid_text)), fx)
             case p.SetPresence() if is_agent:
-                conn = str(record["conn"])
                 if self.agent_conns.get(agent) != conn:
                     # Signed out earlier on this socket: sign in again with the profile
                     # the socket's hello carried.

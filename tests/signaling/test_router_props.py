@@ -8,6 +8,7 @@ effects and the same state (that is how a new leader catches up).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -15,20 +16,48 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from routing.ids import QueueId
 from routing.model import RoutingConfig
 from signaling import protocol as p
-from signaling.router import Effects, Router
+from signaling.router import GRACE_PREFIX, Effects, Router
 from tests.signaling.conftest import make_config, profile
 
 AGENTS = ("A1", "A2", "A3")
 CALLERS = ("c:u1", "c:u2", "c:u3", "c:u4")
 CONFIG: RoutingConfig = make_config(ring_timeout_s=5.0)
 
+
+def _other_config() -> RoutingConfig:
+    """Not the defaults: wrap-up, short waits, an overflow chain and callbacks that
+    expire, so that overflow, long-wait and expiry paths run too."""
+    base = make_config(ring_timeout_s=3.0)
+    queues = tuple(
+        dataclasses.replace(
+            q,
+            wrap_up_s=2.0,
+            max_wait_s=15.0,
+            callback_expires_s=60.0,
+            overflow_queue=QueueId("general") if q.id != "general" else None,
+            overflow_after_s=20.0 if q.id != "general" else None,
+        )
+        for q in base.queues
+    )
+    return dataclasses.replace(base, queues=queues, reoffer_after_s=10.0)
+
+
+CONFIGS = (CONFIG, _other_config())
+
 op = st.one_of(
     st.tuples(st.just("attach"), st.sampled_from(AGENTS + CALLERS)),
     st.tuples(st.just("drop"), st.sampled_from(AGENTS + CALLERS)),
-    st.tuples(st.just("join"), st.sampled_from(CALLERS), st.sampled_from(["general", "traffic"])),
-    st.tuples(st.sampled_from(["leave", "callback", "voicemail", "end"]), st.sampled_from(CALLERS)),
+    st.tuples(
+        st.just("join"),
+        st.sampled_from(CALLERS),
+        st.booleans(),  # with a phone number, or without one
+        st.sampled_from(["general", "traffic"]),
+    ),
+    st.tuples(st.sampled_from(["leave", "voicemail", "end"]), st.sampled_from(CALLERS)),
+    st.tuples(st.just("callback"), st.sampled_from(CALLERS), st.booleans()),
     st.tuples(
         st.just("presence"),
         st.sampled_from(AGENTS),
@@ -86,13 +115,20 @@ class Generator:
                 "join": {"type": "join_queue", "category": step[-1], "language": "zh"},
                 "leave": {"type": "leave_queue"},
                 "callback": {"type": "request_callback"},
-                "voicemail": {"type": "request_voicemail"},
+                "voicemail": {"type": "request_voicemail", "message": "请回电"},
                 "end": {"type": "end"},
             }[kind]
             record = {"t": "msg", "key": key, "conn": self.conn(key), "now": now, "m": m}
             if kind == "join":
                 record["sid"] = f"S-{self.seq}"
+            if kind in ("join", "callback") and step[2]:
+                # As the node writes it: the number's keyed hash and its masked form.
+                record["caller"] = f"tel:{key[2:]}"
                 record["display"] = "138****5678"
+            elif kind == "join":
+                record["caller"] = f"sub:{key[2:]}"  # a caller who gave no number
+            if kind == "voicemail":
+                record["addr"] = "booth"
             return record
         agent = step[1]
         key = f"a:{agent}"
@@ -148,52 +184,87 @@ def wire(fx: Effects) -> list[tuple[str, str]]:
 # One explicit sequence that offers, connects, ends, times out and refuses, so the
 # coverage check below never depends on what the random examples happened to be.
 COVERING = [
-    ("join", "c:u1", "general"),
+    ("join", "c:u1", True, "general"),
     ("accept", "A1"), ("accept", "A2"), ("accept", "A3"),
     ("agent_end", "A1"), ("agent_end", "A2"), ("agent_end", "A3"),
-    ("join", "c:u2", "general"),
+    ("join", "c:u2", False, "general"),
+    ("callback", "c:u2", False), ("callback", "c:u2", True),
     ("advance", 40.0), ("timer",), ("advance", 40.0), ("timer",),
     ("reject", "A1"),
 ]  # fmt: skip
 
 
+def ghosts(router: Router) -> list[str]:
+    """Sessions nobody is behind (no live connection, grace timer or callback), and
+    sessions or agents the router and the engine disagree on."""
+    found = [
+        sid
+        for sid, s in router.sessions.items()
+        if router.caller_conns.get(s.owner) is None
+        and GRACE_PREFIX + s.owner not in router.timers
+        and not s.callback
+    ]
+    found += sorted(set(router.engine._sessions) ^ set(router.sessions))
+    found += [a for a in router.engine._agents if a not in router.agent_conns]
+    return found
+
+
 @settings(max_examples=100, deadline=None)
-@given(st.lists(op, max_size=60), st.integers(0, 60))
-@example(COVERING, 5)
+@given(st.lists(op, max_size=60), st.integers(0, 60), st.integers(0, 1))
+@example(COVERING, 5, 0)
+@example(COVERING, 5, 1)
 def test_router_never_raises_and_replays_identically(
-    steps: list[tuple[Any, ...]], cut: int
+    steps: list[tuple[Any, ...]], cut: int, variant: int
 ) -> None:
-    """Any record sequence is applied without raising; replaying the log (from the
-    start, or from a snapshot plus the tail) gives the same effects and state."""
+    """Any record sequence, connection failures at any point included, is applied
+    without raising; after every record nobody is left in line without a connection
+    or a grace timer behind them, and no ended session is offered; once everyone has
+    gone every session has ended in exactly one recorded way; replaying the log (from
+    the start, or from a snapshot plus the tail) gives the same effects and state."""
+    config = CONFIGS[variant]
     FAILURES.records.clear()
-    live = Router.new(CONFIG, grace_s=3.0)
+    live = Router.new(config, grace_s=3.0, tickets_per_hour=2)
     gen = Generator(live)
     log: list[dict[str, Any]] = []
     effects: list[list[tuple[str, str]]] = []
     opening = [("attach", a) for a in AGENTS + CALLERS] + [
         ("presence", a, "available") for a in AGENTS
     ]
-    for step in opening + steps:
+    # Then everyone leaves and every timer fires: every session must end.
+    closing = [("drop", k) for k in AGENTS + CALLERS] + [("advance", 400.0)] + [("timer",)] * 40
+    created: set[str] = set()
+    ended: set[str] = set()
+    for step in opening + steps + closing:
         record = gen.record(step)
         if record is None:
             continue
         log.append(json.loads(json.dumps(record)))
-        effects.append(wire(live.apply(record)))
+        fx = live.apply(record)
+        effects.append(wire(fx))
+        created |= set(live.sessions)
+        for _key, msg in fx.deliveries:
+            if isinstance(msg, p.Offer):
+                assert msg.session_id not in ended, f"ended session {msg.session_id} offered"
+        ended |= {o.session for o in fx.outcomes}
+        assert not ghosts(live), (ghosts(live), record)
     assert not FAILURES.records, FAILURES.records[0].getMessage()
     final = json.dumps(live.snapshot(), sort_keys=True)
     outcomes = [e for fx in effects for e in fx if e[0] == "outcome"]
     sessions = [json.loads(o[1])["session"] for o in outcomes]
     assert len(sessions) == len(set(sessions)), "a session recorded twice"
+    assert live.sessions == {}, "a session outlived everyone"
+    assert set(sessions) == created, "a session ended without a record"
 
-    replay = Router.new(CONFIG, grace_s=3.0)
+    replay = Router.new(config, grace_s=3.0, tickets_per_hour=2)
     assert [wire(replay.apply(r)) for r in log] == effects
     assert json.dumps(replay.snapshot(), sort_keys=True) == final
 
     cut = min(cut, len(log))
-    first = Router.new(CONFIG, grace_s=3.0)
+    first = Router.new(config, grace_s=3.0, tickets_per_hour=2)
     for record in log[:cut]:
         first.apply(record)
-    restored = Router.restore(json.loads(json.dumps(first.snapshot())), grace_s=3.0)
+    snapshot = json.loads(json.dumps(first.snapshot()))
+    restored = Router.restore(snapshot, grace_s=3.0, tickets_per_hour=2)
     assert [wire(restored.apply(r)) for r in log[cut:]] == effects[cut:]
     assert json.dumps(restored.snapshot(), sort_keys=True) == final
 
