@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from agent_console.render import STATIC, environment
 from cases.db import Database
 from hotline import keys
+from hotline.addresses import client_address
 from hotline.auth import (
     PUBLIC,
     Authenticator,
@@ -28,7 +29,7 @@ from hotline.auth import (
     RedisFailureCounter,
     allow,
 )
-from hotline.contact import Contact, load_roster, routing_config
+from hotline.contact import CallerTokenQuota, Contact, load_roster, routing_config
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
@@ -116,12 +117,30 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         resume_secret=hashlib.sha256(b"hotline-resume:" + settings.secret_key.encode()).digest(),
         path="/ws",
         rooms=_room_service(app),
+        allowed_origins=settings.allowed_origins,
+        sockets_per_address=settings.sockets_per_address,
+        client_address=client_address,
+        refused=app[keys.METRICS].refused,
     )
+    app.cleanup_ctx.append(_caller_quota)
     # The WebSocket authenticates its peers itself (staff cookie or caller token).
     for resource in app.router.resources():
         if resource.canonical == "/ws":
             for route in resource:
                 allow(PUBLIC)(route.handler)
+
+
+async def _caller_quota(app: web.Application) -> AsyncIterator[None]:
+    """Caller tokens per address an hour, counted in Redis when there is one."""
+    settings = app[keys.SETTINGS]
+    redis = app[keys.REDIS]
+    counter: MemoryFailureCounter | RedisFailureCounter = (
+        RedisFailureCounter(redis, prefix=f"{settings.redis_prefix}:caller-tokens:")
+        if redis is not None
+        else MemoryFailureCounter()
+    )
+    app[keys.CALLER_QUOTA] = CallerTokenQuota(counter, settings.caller_tokens_per_hour)
+    yield
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -69,6 +69,7 @@ class Viewer:
     roles: frozenset[Role]
     session_id: str
     csrf_token: str
+    expires_at: datetime  # when the session lapses (its open sockets close then)
 
     @property
     def is_agent(self) -> bool:
@@ -196,7 +197,7 @@ class Authenticator:
             )
             await _audit(session, user, "signin", remote)
         log.info("signin", extra={"username": user.username, "remote": remote})
-        return session_id, _viewer(user, session_id, csrf)
+        return session_id, _viewer(user, session_id, csrf, now + self.session_ttl)
 
     async def viewer(self, session_id: str) -> Viewer | None:
         """The viewer for a cookie value, or None if unknown or expired."""
@@ -215,7 +216,7 @@ class Authenticator:
             user = await staff.user_by_id(session=session, user_id=row.user_id)
             if user is None or not user.active:
                 return None
-            return _viewer(user, session_id, row.csrf_token)
+            return _viewer(user, session_id, row.csrf_token, expires)
 
     async def sign_out(self, viewer: Viewer) -> None:
         async with self.db.session() as session:
@@ -229,7 +230,7 @@ def _session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def _viewer(user: User, session_id: str, csrf: str) -> Viewer:
+def _viewer(user: User, session_id: str, csrf: str, expires_at: datetime) -> Viewer:
     return Viewer(
         user_id=user.id,
         username=user.username,
@@ -237,6 +238,7 @@ def _viewer(user: User, session_id: str, csrf: str) -> Viewer:
         roles=user.role_set,
         session_id=session_id,
         csrf_token=csrf,
+        expires_at=expires_at,
     )
 
 

@@ -5,13 +5,24 @@ staff accounts; this module is where the composition root joins them:
 
 - the routing configuration (queues per service category, tiers opening with the
   wait, green-channel classes) and the roster of agents from ``cases``;
-- ``authenticate``: a staff session cookie or a caller's signed token → ``Identity``;
+- ``authenticate``: a staff session cookie, a caller's token or an invited party's room
+  token → ``Identity``;
 - ``record_outcome`` / ``create_ticket``: what the routing driver writes durably.
+
+Anonymous tokens (``signaling.tokens.TokenSigner``) come in two kinds:
+
+- a *caller* token (``aud`` ``caller``, ``scope`` the queue ``hotline``), from
+  ``POST /api/caller/token``, at most ``HOTLINE_CALLER_TOKENS_PER_HOUR`` per address
+  an hour (``CallerTokenQuota``): it lets a caller wait in line and admits to no media
+  room;
+- a *room* token (``aud`` ``room``, ``scope`` one room id) for an invited party: it
+  admits to that room only (``hotline.rooms``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -27,7 +38,7 @@ from cases import staff
 from cases.db import Database
 from cases.models import SessionChannel, SessionRecord, Ticket, User
 from hotline import keys
-from hotline.auth import SESSION_COOKIE
+from hotline.auth import SESSION_COOKIE, FailureCounter
 from routing import actions as act
 from routing.errors import RoutingError
 from routing.ids import AgentId, Language, QueueId, Skill
@@ -38,6 +49,9 @@ from signaling.tokens import TokenClaims, TokenError
 log = logging.getLogger("hotline.contact")
 
 CALLER_AUDIENCE = "caller"
+CALLER_SCOPE = "hotline"  # a caller token's scope: the queue, never a room
+ROOM_AUDIENCE = "room"
+ANONYMOUS_AUDIENCES = frozenset({CALLER_AUDIENCE, ROOM_AUDIENCE})
 # Tier 1 (specialists) at once; tier 2 after 30 s; tier 3 after 90 s. A tier with
 # nobody signed in does not hold the caller back (FreeSWITCH no-agent-no-wait).
 DEFAULT_TIERS = (TierRule(1, 0.0), TierRule(2, 30.0), TierRule(3, 90.0))
@@ -95,18 +109,42 @@ async def load_roster(db: Database, queues: tuple[QueueId, ...]) -> tuple[AgentP
 
 
 def caller_claims(request: web.Request, *, now: float) -> TokenClaims | None:
-    """The caller token a request carries (``Authorization: Bearer`` or ``?token=``,
-    which is all a browser's WebSocket can send), verified; ``None`` if absent or bad."""
+    """The caller or room token a request carries (``Authorization: Bearer`` or
+    ``?token=``, which is all a browser's WebSocket can send), verified; ``None`` if
+    absent or bad."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     token = token or request.query.get("token", "")
     if not token:
         return None
     try:
-        return request.app[keys.TOKENS].verify(token, aud=CALLER_AUDIENCE, now=now)
+        return request.app[keys.TOKENS].verify(token, aud=ANONYMOUS_AUDIENCES, now=now)
     except TokenError as exc:
         log.info("caller_token_refused", extra={"reason": str(exc), "path": request.path})
         return None
+
+
+def session_ref(session_id: str) -> str:
+    """How signaling names a staff web session: a hash, so the cookie never travels."""
+    return hashlib.sha256(b"hotline-ws-session:" + session_id.encode()).hexdigest()[:32]
+
+
+class CallerTokenQuota:
+    """At most ``per_hour`` caller tokens an hour per client address (shared through
+    Redis when the platform runs on it). A town station's booths share one address."""
+
+    WINDOW_S = 3600
+
+    def __init__(self, counter: FailureCounter, per_hour: int) -> None:
+        self.counter = counter
+        self.per_hour = per_hour
+
+    async def take(self, address: str) -> bool:
+        """Count one token for ``address``; ``False`` if its hour's tokens are spent."""
+        key = f"addr:{address}"
+        if await self.counter.count(key, self.WINDOW_S) >= self.per_hour:
+            return False
+        return await self.counter.add(key, self.WINDOW_S) <= self.per_hour
 
 
 class Contact:
@@ -127,6 +165,8 @@ class Contact:
                     display_name=viewer.display_name,
                     agent_id=viewer.username if viewer.is_agent else None,
                     roles=frozenset(r.value for r in viewer.roles),
+                    session_ref=session_ref(viewer.session_id),
+                    expires_at=viewer.expires_at.timestamp(),
                 )
         claims = caller_claims(request, now=time.time())
         if claims is None:
@@ -136,7 +176,7 @@ class Contact:
             user_id=claims.sub,
             display_name="caller",
             subject=claims.sub,
-            session_id=claims.scope,
+            room=claims.scope if claims.aud == ROOM_AUDIENCE else None,
         )
 
     async def load_profile(self, identity: Identity) -> AgentProfile | None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from hotline.auth import Authenticator, Csrf
+    from hotline.contact import CallerTokenQuota
     from hotline.metrics import Metrics
     from hotline.rooms import MediaRooms
     from hotline.settings import Settings
@@ -31,3 +32,4 @@ TEMPLATES: web.AppKey[Environment] = web.AppKey("templates")
 MEDIA: web.AppKey[RoomManager] = web.AppKey("media")
 ROOMS: web.AppKey[MediaRooms] = web.AppKey("rooms")
 PLACED_ROOMS: web.AppKey[PlacedRooms] = web.AppKey("placed_rooms")  # with Redis only
+CALLER_QUOTA: web.AppKey[CallerTokenQuota] = web.AppKey("caller_quota")

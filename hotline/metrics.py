@@ -40,11 +40,22 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.refusals = Counter(
+            "hotline_refusals_total",
+            "Requests refused by an abuse limit or the WebSocket origin check",
+            ["reason"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "hotline_ready",
             "1 when the database (and Redis, if configured) answer",
             registry=self.registry,
         )
+
+    def refused(self, reason: str) -> None:
+        """Count one refusal (``sockets_per_address``, ``caller_tokens_per_address``,
+        ``origin``, or what the signaling node refuses)."""
+        self.refusals.labels(reason).inc()
 
     def watch_media(self, load: Callable[[], NodeLoad]) -> None:
         """Report this media node's capacity and load on every scrape."""

@@ -5,9 +5,10 @@ room messages from a WebSocket become calls on this process's ``media.RoomManage
 media's errors become ``room_error`` codes.
 
 Who may do what:
-- enter a room: signed-in staff, any room (the first to enter opens it); a caller or
-  invited party, only the room its signed token was issued for (the token's scope,
-  DESIGN.md "Security"), once staff have opened it;
+- enter a room: signed-in staff, any room (the first to enter opens it); an invited
+  party, only the room its room token was issued for (``Identity.room``, the token's
+  scope, DESIGN.md "Security"), once staff have opened it; a caller's own token, which
+  is for the queue, no room at all;
 - mute: anyone themselves; staff anyone. A participant muted by someone else cannot
   unmute themselves;
 - quality figures (``get_room_stats``): staff in the room, and supervisors and admins
@@ -81,7 +82,9 @@ class MediaRooms:
     async def join(self, peer: RoomPeer, room: str, sdp: str) -> str:
         identity = peer.identity
         if identity.kind != "staff":
-            if identity.session_id != room:
+            if identity.room is None:
+                raise RoomRefused(Code.NOT_ALLOWED, "your token admits to no room")
+            if identity.room != room:
                 raise RoomRefused(Code.NOT_ALLOWED, "your token is for another room")
             if room not in self.manager.rooms:
                 # Only staff open rooms: an anonymous token cannot create one (capacity).

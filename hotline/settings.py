@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MIN_SECRET_LENGTH = 32
@@ -53,6 +54,10 @@ class Settings:
     routing_config: Path | None = None
     redis_prefix: str = "hotline"
     media_capacity_rooms: int = 8
+    # Pages that may open the signaling socket besides its own host (scheme://host[:port]).
+    allowed_origins: tuple[str, ...] = ()
+    sockets_per_address: int = 50
+    caller_tokens_per_hour: int = 300
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -180,6 +185,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"HOTLINE_REDIS_PREFIX must be letters, digits, '-', '_' or ':' (got {redis_prefix!r})"
         )
 
+    public_url = env.get("HOTLINE_PUBLIC_URL") or None
+    raw_origins = env.get("HOTLINE_ALLOWED_ORIGINS")
+    public_origin = _origin(public_url) if public_url else None
+    allowed_origins: tuple[str, ...]
+    if raw_origins is None:
+        allowed_origins = (public_origin,) if public_origin else ()
+    else:
+        allowed_origins = tuple(o.strip().rstrip("/") for o in raw_origins.split(",") if o.strip())
+        bad = [o for o in allowed_origins if _origin(o) != o.lower()]
+        if bad:
+            problems.append(
+                "HOTLINE_ALLOWED_ORIGINS must be origins like https://hotline.example.org "
+                f"(scheme, host and port only; got {', '.join(map(repr, bad))})"
+            )
+
     settings = Settings(
         dev=dev,
         host=host,
@@ -199,14 +219,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         turn_urls=turn_urls,
         turn_secret=turn_secret,
         turn_ttl_s=integer("HOTLINE_TURN_TTL", 3600, 60, 86400),
-        public_url=env.get("HOTLINE_PUBLIC_URL") or None,
+        public_url=public_url,
         routing_config=routing_path,
         redis_prefix=redis_prefix,
         media_capacity_rooms=integer("HOTLINE_MEDIA_ROOMS", 8, 1, 1000),
+        allowed_origins=allowed_origins,
+        sockets_per_address=integer("HOTLINE_SOCKETS_PER_ADDRESS", 50, 1, 100_000),
+        caller_tokens_per_hour=integer("HOTLINE_CALLER_TOKENS_PER_HOUR", 300, 1, 1_000_000),
     )
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, lower case; ``None`` if it has none."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _dev_secret(data_dir: Path) -> str:

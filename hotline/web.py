@@ -20,6 +20,7 @@ from agent_console.render import render
 from cases import staff
 from cases.models import AGENT_ROLES, SUPERVISOR_ROLES
 from hotline import keys
+from hotline.addresses import client_address
 from hotline.auth import (
     PRESESSION_COOKIE,
     PUBLIC,
@@ -32,7 +33,8 @@ from hotline.auth import (
     permits,
     policy_of,
 )
-from hotline.contact import CALLER_AUDIENCE
+from hotline.contact import CALLER_AUDIENCE, CALLER_SCOPE, session_ref
+from signaling.web import SIGNALING
 
 log = logging.getLogger("hotline.web")
 VIEWER_KEY: web.RequestKey[Viewer | None] = web.RequestKey("viewer")
@@ -261,6 +263,8 @@ async def signout(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     assert viewer is not None
     await request.app[keys.AUTH].sign_out(viewer)
+    # Its open WebSockets end too, on every process (4003).
+    await request.app[SIGNALING].revoke(session_ref(viewer.session_id))
     response = web.HTTPSeeOther("/")
     response.del_cookie(SESSION_COOKIE)
     raise response
@@ -302,13 +306,21 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.post("/api/caller/token")
 @allow(PUBLIC)
 async def caller_token(request: web.Request) -> web.Response:
-    """A signed, expiring token that lets an anonymous caller open the signaling socket."""
+    """A signed, expiring token that lets an anonymous caller open the signaling socket
+    and wait in line (no media room); so many an hour per address."""
     settings = request.app[keys.SETTINGS]
+    address = client_address(request)
+    if not await request.app[keys.CALLER_QUOTA].take(address):
+        request.app[keys.METRICS].refused("caller_tokens_per_address")
+        log.warning("caller_token_refused", extra={"remote": address})
+        return _error(
+            request, 429, "Too many calls from your address this hour; please try again later."
+        )
     ttl = settings.caller_token_ttl_s
     token = request.app[keys.TOKENS].issue(
         aud=CALLER_AUDIENCE,
         sub=f"v-{secrets.token_hex(8)}",
-        scope="hotline",
+        scope=CALLER_SCOPE,
         ttl_s=ttl,
         now=time.time(),
     )

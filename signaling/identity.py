@@ -1,8 +1,10 @@
 """Who is at the other end of a WebSocket, as the HTTP layer established it.
 
 The signaling endpoint never authenticates anyone itself: the composition root passes
-an ``Authenticate`` callable that reads the request (staff session cookie, or a
-caller's signed single-room token) and returns an ``Identity`` or ``None``.
+an ``Authenticate`` callable that reads the request (staff session cookie, a caller's
+token or an invited party's room token) and returns an ``Identity`` or ``None``. The
+one exception is a caller's resume token (``signaling.tokens``), which signaling
+issued itself: it stands in for an expired caller token on reconnect.
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ class Identity:
     """An authenticated WebSocket peer.
 
     ``kind='staff'`` is a signed-in staff member; they may take sessions if they have an
-    ``agent_id`` and an agent role. ``kind='caller'`` is an anonymous caller holding a
-    signed token: ``subject`` is the token's subject (e.g. a visitor key or the hashed
-    phone number) and ``session_id`` the session the token was issued for, if any.
+    ``agent_id`` and an agent role. ``session_ref`` names their web session (a hash of
+    it, never the cookie) so that signing out ends its sockets on every process, and
+    ``expires_at`` (epoch seconds) is when that session lapses and its sockets close.
+
+    ``kind='caller'`` is anonymous, holding a signed token: ``subject`` is the token's
+    subject (e.g. a visitor key or the hashed phone number), and ``user_id`` the same.
+    A caller token admits to the queue only; ``room`` is the one media room an invited
+    party's room token admits to (``None``: no room at all).
     """
 
     kind: Literal["staff", "caller"]
@@ -32,7 +39,9 @@ class Identity:
     agent_id: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
     subject: str | None = None
-    session_id: str | None = None
+    room: str | None = None
+    session_ref: str | None = None
+    expires_at: float | None = None
 
     @property
     def is_agent(self) -> bool:

@@ -50,7 +50,7 @@ def _identity_to_json(identity: Identity) -> dict[str, Any]:
         "agent_id": identity.agent_id,
         "roles": sorted(identity.roles),
         "subject": identity.subject,
-        "session_id": identity.session_id,
+        "room": identity.room,
     }
 
 
@@ -65,7 +65,7 @@ def _identity_from_json(data: Mapping[str, Any]) -> Identity:
         agent_id=data.get("agent_id"),
         roles=frozenset(str(r) for r in data.get("roles", ())),
         subject=data.get("subject"),
-        session_id=data.get("session_id"),
+        room=data.get("room"),
     )
 
 

@@ -7,7 +7,8 @@ server-side state is needed to check one. It signs the caller and invited-party
 tokens the web layer issues and the resume tokens below.
 
 A resume token (``Tokens``) lets a client that dropped reclaim its connection key (and
-so its place in line) on any process.
+so its place in line) on any process. It also stands in for the caller's own token when
+that has expired meanwhile (``/ws?resume=…``): it names the same caller.
 
 Phone numbers never enter the routing log in clear: the log carries the masked form
 agents see (138****5678, DOMAIN.md) and a keyed hash that recognises a returning caller.
@@ -69,7 +70,15 @@ class TokenSigner:
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{self._mac(body)}"
 
-    def verify(self, token: str, *, aud: str, now: float, scope: str | None = None) -> TokenClaims:
+    def verify(
+        self,
+        token: str,
+        *,
+        aud: str | frozenset[str],
+        now: float,
+        scope: str | None = None,
+    ) -> TokenClaims:
+        """The claims of a good token for ``aud`` (one purpose, or any of a set)."""
         if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
             raise TokenError("malformed token")
         body, mac = token.split(".")
@@ -86,7 +95,7 @@ class TokenSigner:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise TokenError("malformed token") from exc
-        if claims.aud != aud:
+        if claims.aud not in ({aud} if isinstance(aud, str) else aud):
             raise TokenError(f"token is for {claims.aud!r}, not {aud!r}")
         if scope is not None and claims.scope != scope:
             raise TokenError("token is for another room or session")
@@ -116,15 +125,20 @@ class Tokens:
 
     def check(self, token: str, user: str, *, now: float | None = None) -> str:
         """The key a token was issued for; ``ProtocolError(BAD_TOKEN)`` if it is not good."""
+        key, holder = self.read(token, now=now)
+        if holder != user:
+            raise ProtocolError(ErrorCode.BAD_TOKEN, "resume token is for someone else")
+        return key
+
+    def read(self, token: str, *, now: float | None = None) -> tuple[str, str]:
+        """(connection key, user) of a good token; ``ProtocolError(BAD_TOKEN)`` if not."""
         try:
             claims = self._signer.verify(
                 token, aud=RESUME_AUDIENCE, now=now if now is not None else time.time()
             )
         except TokenError as exc:
             raise ProtocolError(ErrorCode.BAD_TOKEN, f"resume token: {exc}") from None
-        if claims.sub != user:
-            raise ProtocolError(ErrorCode.BAD_TOKEN, "resume token is for someone else")
-        return claims.scope
+        return claims.scope, claims.sub
 
     def session_key(self, subject: str) -> str:
         """The connection key of the caller holding a token with this subject."""

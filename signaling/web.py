@@ -3,34 +3,49 @@
 ``setup_signaling`` registers the WebSocket route and a ``cleanup_ctx`` that owns
 everything signaling runs in the background: the backplane's delivery listener and the
 leader loop (which owns lease renewal, the log reader, timers and the outcome writer).
-Open sockets are kept in a ``WeakSet`` and closed with GOING_AWAY on shutdown.
+Open sockets are kept in ``signaling.sockets.Sockets`` and closed with GOING_AWAY on
+shutdown.
+
+Before a socket is accepted, in this order (each refusal counted through ``refused``):
+
+1. ``Origin``: a browser says which page opens the socket (RFC 6455, 10.2). Only the
+   request's own host or a configured public origin may, or a staff member's cookie
+   would let any site's page act as them (cross-site WebSocket hijacking): 403. A
+   request without ``Origin`` is no browser's (bots) and is let through;
+2. the client address's open sockets on this process (``sockets_per_address``): 429;
+3. who it is: ``authenticate`` (staff cookie, caller or room token), else a caller's
+   resume token in ``?resume=`` (a caller token expired during a drop must not cost
+   the caller their place): 401.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, hdrs, web
 
 from routing.model import RoutingConfig
 from signaling.backplane.base import Backplane
 from signaling.driver import CreateTicket, Leader, RecordOutcome
-from signaling.identity import Authenticate
+from signaling.errors import ProtocolError
+from signaling.identity import Authenticate, Identity
 from signaling.node import LoadProfile, Node, roster_profiles
 from signaling.protocol import MAX_FRAME_BYTES
 from signaling.rooms import RoomService
 from signaling.router import check_config
+from signaling.sockets import Sockets
 from signaling.tokens import Tokens
 
 log = logging.getLogger(__name__)
 
 BackplaneFactory = Callable[[], Backplane]
+ClientAddress = Callable[[web.Request], str]
+Refused = Callable[[str], None]
 
 
 @dataclass
@@ -40,10 +55,36 @@ class Signaling:
     backplane: Backplane
     node: Node
     leader: Leader
-    sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
+    sockets: Sockets
+
+    async def revoke(self, session_ref: str) -> None:
+        """A staff web session is over (signed out): close its sockets on every process
+        with 4003."""
+        await self.sockets.revoke(self.backplane, session_ref)
 
 
 SIGNALING = web.AppKey("signaling", Signaling)
+
+
+def origin(url: str) -> str:
+    """The origin of ``url`` as a browser sends it: ``scheme://host[:port]``, lower case."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def origin_allowed(request: web.Request, allowed: frozenset[str]) -> bool:
+    """No ``Origin`` (not a browser), the request's own host, or one of ``allowed``."""
+    sent = request.headers.get(hdrs.ORIGIN)
+    if sent is None:
+        return True
+    parts = urlsplit(sent.strip().lower())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False  # "null" (a sandboxed frame, a file) and anything malformed
+    return origin(sent) in allowed or parts.netloc == request.host.lower()
+
+
+def _remote(request: web.Request) -> str:
+    return request.remote or ""
 
 
 def setup_signaling(
@@ -63,7 +104,10 @@ def setup_signaling(
     clock: Callable[[], float] = time.time,
     rooms: RoomService | None = None,
     tickets_per_hour: int = 30,
-    refused: Callable[[str], None] | None = None,
+    allowed_origins: Iterable[str] = (),
+    sockets_per_address: int = 50,
+    client_address: ClientAddress = _remote,
+    refused: Refused | None = None,
 ) -> None:
     """Serve the signaling WebSocket at ``path`` and run routing in the background.
 
@@ -74,33 +118,61 @@ def setup_signaling(
     every process) signs resume tokens and hashes phone numbers. ``load_profile`` gives
     an agent's routing profile (default: ``engine_config.roster``). ``rooms`` runs media
     rooms for the room messages (``signaling.rooms``); without it they are refused.
+
+    ``allowed_origins`` are the pages' origins besides the request's own host (the public
+    URL behind a proxy); ``sockets_per_address`` bounds one client address's open
+    sockets on this process, the address being ``client_address(request)``; ``refused``
+    is called with a reason each time a limit refuses something (``/metrics``).
     """
     check_config(engine_config)  # at once: a bad queue id must stop the start
     tokens = Tokens(resume_secret)
     profiles = load_profile or roster_profiles(engine_config)
+    origins = frozenset(origin(url) for url in allowed_origins)
+    count_refusal = refused or (lambda reason: None)
+
+    def resumed_caller(request: web.Request) -> Identity | None:
+        """The caller a resume token in ``?resume=`` names; ``hello`` checks it again."""
+        token = request.query.get("resume")
+        if not token:
+            return None
+        try:
+            key, user = tokens.read(token, now=clock())
+        except ProtocolError as exc:
+            log.info("resume token refused at upgrade: %s", exc.detail)
+            return None
+        if not key.startswith("c:"):
+            return None  # staff sign in again
+        return Identity(kind="caller", user_id=user, display_name="caller", subject=user)
 
     async def handler(request: web.Request) -> web.StreamResponse:
         state = request.config_dict[SIGNALING]
-        identity = await authenticate(request)
-        if identity is None:
-            raise web.HTTPUnauthorized(text="sign in or present a caller token")
-        # Frames up to 2 MiB get a ``too_large`` error, not a close (1009).
-        ws = web.WebSocketResponse(heartbeat=heartbeat_s, max_msg_size=MAX_FRAME_BYTES)
-        await ws.prepare(request)
-        state.sockets.add(ws)
+        if not origin_allowed(request, origins):
+            count_refusal("origin")
+            log.warning("refused a WebSocket from origin %r", request.headers.get(hdrs.ORIGIN))
+            raise web.HTTPForbidden(text="this page's origin may not open the signaling socket")
+        address = client_address(request)
+        if not state.sockets.reserve(address):
+            count_refusal("sockets_per_address")
+            log.warning("refused a WebSocket: %s has too many open", address)
+            raise web.HTTPTooManyRequests(text="too many open connections from your address")
         try:
-            await state.node.serve(ws, identity)
+            identity = await authenticate(request) or resumed_caller(request)
+            if identity is None:
+                raise web.HTTPUnauthorized(text="sign in or present a caller token")
+            # Frames up to 2 MiB get a ``too_large`` error, not a close (1009).
+            ws = web.WebSocketResponse(heartbeat=heartbeat_s, max_msg_size=MAX_FRAME_BYTES)
+            await ws.prepare(request)
+            with state.sockets.serving(ws, identity):
+                await state.node.serve(ws, identity, address=address)
         finally:
-            state.sockets.discard(ws)
+            state.sockets.release(address)
         return ws
 
     async def close_sockets(app: web.Application) -> None:
         state = app.get(SIGNALING)
         if state is None:
             return
-        for ws in list(state.sockets):
-            with contextlib.suppress(Exception):
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        await state.sockets.close_all(WSCloseCode.GOING_AWAY, "server shutting down")
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         backplane = backplane_factory()
@@ -111,7 +183,7 @@ def setup_signaling(
             grace_s=grace_s,
             clock=clock,
             rooms=rooms,
-            refused=refused,
+            refused=count_refusal,
         )
         leader = Leader(
             backplane,
@@ -122,10 +194,11 @@ def setup_signaling(
             snapshot_every=snapshot_every,
             clock=clock,
             tickets_per_hour=tickets_per_hour,
-            refused=refused,
+            refused=count_refusal,
         )
-        await backplane.start(node.receive, node.resync)
-        app[SIGNALING] = Signaling(backplane=backplane, node=node, leader=leader)
+        sockets = Sockets(per_address=sockets_per_address, clock=clock)
+        await backplane.start(node.receive, node.resync, sockets.received)
+        app[SIGNALING] = Signaling(backplane=backplane, node=node, leader=leader, sockets=sockets)
         tasks = [
             asyncio.create_task(backplane.run(), name="backplane-listener"),
             asyncio.create_task(leader.run(), name="routing-leader-loop"),
@@ -134,6 +207,7 @@ def setup_signaling(
             yield
         finally:
             await close_sockets(app)
+            await sockets.aclose()
             for task in tasks:
                 task.cancel()
             for result in await asyncio.gather(*tasks, return_exceptions=True):

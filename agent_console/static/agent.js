@@ -6,8 +6,9 @@ let live = null;
 
 const signaling = new Signaling({ url: wsUrl("/ws"), onMessage, onStatus });
 
-function onStatus(state) {
-  $("#connection").textContent = state === "open" ? "online" : "reconnecting…";
+function onStatus(state, code) {
+  const signedOut = code === 4003; // signed out or the session lapsed: no reconnecting
+  $("#connection").textContent = state === "open" ? "online" : signedOut ? "signed out" : "reconnecting…";
 }
 
 function renderOffers() {

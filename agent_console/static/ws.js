@@ -11,13 +11,17 @@ export class Signaling {
   }
 
   connect() {
-    const ws = new WebSocket(this.url);
+    const resume = this.resumeKey && sessionStorage.getItem(this.resumeKey);
+    // The resume token also admits a caller whose own token expired during the drop.
+    const url = resume
+      ? `${this.url}${this.url.includes("?") ? "&" : "?"}resume=${encodeURIComponent(resume)}`
+      : this.url;
+    const ws = new WebSocket(url);
     this.ws = ws;
     ws.addEventListener("open", () => {
       this.retries = 0;
       this.onStatus("open");
       const hello = { v: 1, type: "hello" };
-      const resume = this.resumeKey && sessionStorage.getItem(this.resumeKey);
       if (resume) hello.resume_token = resume;
       ws.send(JSON.stringify(hello));
     });
@@ -31,7 +35,8 @@ export class Signaling {
     });
     ws.addEventListener("close", (event) => {
       this.onStatus("closed", event.code);
-      if (this.closedByUs || event.code === 4001) return;
+      // 4001: replaced by a newer connection; 4003: signed out (sign in again).
+      if (this.closedByUs || event.code === 4001 || event.code === 4003) return;
       // Reconnect within the grace period; the resume token gives the place back.
       const delay = Math.min(5000, 250 * 2 ** this.retries++);
       setTimeout(() => this.connect(), delay);

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from signaling.backplane.base import (
     Backplane,
+    BroadcastReceiver,
     Checkpoint,
     Delivery,
     LogEntry,
@@ -21,6 +22,7 @@ from signaling.backplane.memory import MemoryBackplane
 
 __all__ = [
     "Backplane",
+    "BroadcastReceiver",
     "Checkpoint",
     "Delivery",
     "LogEntry",

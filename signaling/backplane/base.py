@@ -11,6 +11,11 @@ goes through its term, so a process that has lost the lease can no longer act::
 ``commit`` also records how far the leader has acted (the *cursor*), and
 ``commit_outcomes`` how far session outcomes have been written to the database, so a
 new leader replays the log silently up to those points and acts only after them.
+
+Besides the log, ``broadcast`` gives a payload to every process at once, outside the
+log and the leader (a staff session signed out: every process closes its sockets).
+Like deliveries it is at most once; a process that may have missed some is told
+through ``on_gap``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from typing import Any
 
 Receiver = Callable[[str, str], None]
 """Called with (connection key, serialized server message) for each local delivery."""
+
+BroadcastReceiver = Callable[[str], None]
+"""Called with each payload any process ``broadcast`` (this one's included)."""
 
 
 def entry_order(entry_id: str) -> tuple[int, int]:
@@ -89,8 +97,14 @@ class Backplane(abc.ABC):
     process_id: str
 
     @abc.abstractmethod
-    async def start(self, receiver: Receiver, on_gap: Callable[[], None] | None = None) -> None:
-        """Connect; ``receiver`` gets this process's deliveries from now on.
+    async def start(
+        self,
+        receiver: Receiver,
+        on_gap: Callable[[], None] | None = None,
+        on_broadcast: BroadcastReceiver | None = None,
+    ) -> None:
+        """Connect; ``receiver`` gets this process's deliveries from now on, and
+        ``on_broadcast`` every process's broadcasts.
 
         ``on_gap`` is called when deliveries may have been lost (the backplane's
         connection dropped and came back): the node should have its clients resume.
@@ -109,6 +123,10 @@ class Backplane(abc.ABC):
     @abc.abstractmethod
     async def append(self, record: Mapping[str, Any]) -> str:
         """Append one record to the log; returns its entry id."""
+
+    @abc.abstractmethod
+    async def broadcast(self, payload: str) -> None:
+        """Give ``payload`` to the ``on_broadcast`` of every process, this one's too."""
 
     @abc.abstractmethod
     async def register(self, key: str) -> None:

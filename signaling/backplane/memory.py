@@ -7,7 +7,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from signaling.backplane.base import Backplane, Checkpoint, Delivery, LogEntry, Receiver, Term
+from signaling.backplane.base import (
+    Backplane,
+    BroadcastReceiver,
+    Checkpoint,
+    Delivery,
+    LogEntry,
+    Receiver,
+    Term,
+)
 from signaling.errors import BackplaneError
 
 
@@ -26,26 +34,38 @@ class MemoryBackplane(Backplane):
         self.trimmed = 0  # entries dropped from the front of ``log``
         self._appended = asyncio.Event()
         self._receiver: Receiver | None = None
+        self._on_broadcast: BroadcastReceiver | None = None
         self._keys: set[str] = set()
         self._lease = asyncio.Lock()
         self.cursor: str | None = None
         self.outcomes_cursor: str | None = None
         self.snapshot: tuple[Mapping[str, Any], str] | None = None
 
-    async def start(self, receiver: Receiver, on_gap: Callable[[], None] | None = None) -> None:
+    async def start(
+        self,
+        receiver: Receiver,
+        on_gap: Callable[[], None] | None = None,
+        on_broadcast: BroadcastReceiver | None = None,
+    ) -> None:
         self._receiver = receiver
+        self._on_broadcast = on_broadcast
 
     async def run(self) -> None:
         await asyncio.Future()  # nothing to listen to; lives until cancelled
 
     async def close(self) -> None:
         self._receiver = None
+        self._on_broadcast = None
 
     async def append(self, record: Mapping[str, Any]) -> str:
         entry_id = f"0-{self.trimmed + len(self.log) + 1}"
         self.log.append(LogEntry(entry_id, record))
         self._appended.set()
         return entry_id
+
+    async def broadcast(self, payload: str) -> None:
+        if self._on_broadcast is not None:  # the one process is every process
+            self._on_broadcast(payload)
 
     async def register(self, key: str) -> None:
         self._keys.add(key)

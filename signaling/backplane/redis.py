@@ -7,7 +7,8 @@ Keys, all under one ``prefix``:
 * ``{p}:cursor``, ``{p}:ocursor``  how far the leader has acted / written outcomes;
 * ``{p}:snap``     a hash with the latest snapshot and the entry id it covers;
 * ``{p}:conns``    connection key → process id (the connection registry);
-* channels ``{p}:proc:{process}`` (deliveries) and ``{p}:released`` (lease given up).
+* channels ``{p}:proc:{process}`` (deliveries), ``{p}:released`` (lease given up) and
+  ``{p}:broadcast`` (to every process).
 
 Fencing: the leader's writes that act on the world (delivering messages, moving the
 cursors, saving a snapshot) run in Lua scripts that first check the lease still holds
@@ -30,7 +31,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from signaling.backplane.base import Backplane, Checkpoint, Delivery, LogEntry, Receiver, Term
+from signaling.backplane.base import (
+    Backplane,
+    BroadcastReceiver,
+    Checkpoint,
+    Delivery,
+    LogEntry,
+    Receiver,
+    Term,
+)
 from signaling.backplane.pubsub import blocking_options, subscribe_forever
 from signaling.errors import BackplaneError, LeaseLost
 
@@ -148,6 +157,7 @@ class RedisBackplane(Backplane):
         self._reader: aioredis.Redis | None = None
         self._on_gap: Callable[[], None] | None = None
         self._receiver: Receiver | None = None
+        self._on_broadcast: BroadcastReceiver | None = None
         self._released = asyncio.Event()
         self._subscribed = asyncio.Event()
         self._local: set[str] = set()
@@ -158,9 +168,15 @@ class RedisBackplane(Backplane):
             raise BackplaneError("backplane is not started")
         return self._redis
 
-    async def start(self, receiver: Receiver, on_gap: Callable[[], None] | None = None) -> None:
+    async def start(
+        self,
+        receiver: Receiver,
+        on_gap: Callable[[], None] | None = None,
+        on_broadcast: BroadcastReceiver | None = None,
+    ) -> None:
         self._receiver = receiver
         self._on_gap = on_gap
+        self._on_broadcast = on_broadcast
         # Ordinary commands fail fast (redis-py's 5 s socket timeout); the blocking XREAD
         # and the pub/sub listener wait indefinitely on their own pool.
         self._redis = aioredis.Redis.from_url(self._url)
@@ -206,6 +222,7 @@ class RedisBackplane(Backplane):
         """
         channel = self.keys.proc(self.process_id).encode()
         released = self.keys.released.encode()
+        broadcast = self.keys.broadcast.encode()
 
         async def subscribed(lost: bool) -> None:
             if self._local:
@@ -220,6 +237,10 @@ class RedisBackplane(Backplane):
             if source == released:
                 self._released.set()
                 return
+            if source == broadcast:
+                if self._on_broadcast is not None:
+                    self._on_broadcast(data.decode())
+                return
             key, _, payload = data.decode().partition("\n")
             if self._receiver is not None:
                 self._receiver(key, payload)
@@ -227,7 +248,7 @@ class RedisBackplane(Backplane):
         await subscribe_forever(
             url=self._url,
             client_name=f"{self.prefix}:{self.process_id}:listener",
-            channels=(channel, released),
+            channels=(channel, released, broadcast),
             on_message=message,
             subscribed=self._subscribed,
             on_subscribed=subscribed,
@@ -239,6 +260,7 @@ class RedisBackplane(Backplane):
 
     async def close(self) -> None:
         self._receiver = None
+        self._on_broadcast = None
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.zrem(self.keys.nodes, self.process_id)
@@ -253,6 +275,12 @@ class RedisBackplane(Backplane):
         except RedisError as exc:
             raise BackplaneError(f"append failed: {exc}") from exc
         return str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
+
+    async def broadcast(self, payload: str) -> None:
+        try:
+            await self.redis.publish(self.keys.broadcast, payload)
+        except RedisError as exc:
+            raise BackplaneError(f"broadcast failed: {exc}") from exc
 
     async def register(self, key: str) -> None:
         self._local.add(key)
@@ -337,6 +365,7 @@ class _Keys:
         self.conns = f"{prefix}:conns"
         self.nodes = f"{prefix}:nodes"
         self.released = f"{prefix}:released"
+        self.broadcast = f"{prefix}:broadcast"
         self._proc = f"{prefix}:proc:"
         self.keys_prefix = f"{prefix}:keys:"
 

@@ -29,7 +29,7 @@ from cases.models import Role
 from hotline import keys
 from hotline.app import create_app
 from hotline.auth import SESSION_COOKIE, hash_password
-from hotline.contact import CALLER_AUDIENCE
+from hotline.contact import ROOM_AUDIENCE
 from media.bots import Bot, encode_opus_clip, encode_vp8_clip
 from tests.app import PASSWORD, make_settings
 from tests.media.room_signaling import WsBot, _until
@@ -142,7 +142,7 @@ async def _two_node_room(redis_url: str, prefix: str) -> dict[str, Any]:
 
     def token(sub: str, room: str) -> str:
         return apps["B"][keys.TOKENS].issue(
-            aud=CALLER_AUDIENCE, sub=sub, scope=room, ttl_s=600, now=time.time()
+            aud=ROOM_AUDIENCE, sub=sub, scope=room, ttl_s=600, now=time.time()
         )
 
     video, audio = encode_vp8_clip(320, 240, 30), encode_opus_clip()

@@ -1,7 +1,7 @@
 """The whole application serving a room over its WebSocket to aiortc bots (run in a netns).
 
 ``python -m tests.media.scenarios ws_room`` runs ``ws_room``: the real ``create_app`` on
-a migrated SQLite database, a signed-in mediator and a caller holding a token for the
+a migrated SQLite database, a signed-in mediator and a party holding a room token for the
 room join through ``/ws`` with ``join_room``, answer the server's ``room_offer``s, record,
 mute and leave; a second caller whose token is for another room is refused.
 """
@@ -27,7 +27,7 @@ from cases.models import Recording, Role
 from hotline import keys
 from hotline.app import create_app
 from hotline.auth import SESSION_COOKIE, hash_password
-from hotline.contact import CALLER_AUDIENCE
+from hotline.contact import ROOM_AUDIENCE
 from media.bots import Bot, encode_opus_clip, encode_vp8_clip
 from tests.app import PASSWORD, make_settings
 
@@ -127,7 +127,7 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
 
     def token(sub: str, room: str) -> str:
         return app[keys.TOKENS].issue(
-            aud=CALLER_AUDIENCE, sub=sub, scope=room, ttl_s=600, now=time.time()
+            aud=ROOM_AUDIENCE, sub=sub, scope=room, ttl_s=600, now=time.time()
         )
 
     video, audio = encode_vp8_clip(320, 240, 30), encode_opus_clip()

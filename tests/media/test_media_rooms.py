@@ -19,7 +19,7 @@ STAFF = Identity(kind="staff", user_id="7", display_name="M", roles=frozenset({"
 
 
 def caller(room: str) -> Identity:
-    return Identity(kind="caller", user_id="v-1", display_name="caller", session_id=room)
+    return Identity(kind="caller", user_id="v-1", display_name="caller", room=room)
 
 
 def session(identity: Identity) -> RoomSession:

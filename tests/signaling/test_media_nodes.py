@@ -24,7 +24,7 @@ from signaling.rooms import RoomPeer, RoomRefused, RoomSession
 Code = p.RoomErrorCode
 MEDIATOR = Identity(kind="staff", user_id="7", display_name="M", roles=frozenset({"mediator"}))
 SUPERVISOR = Identity(kind="staff", user_id="3", display_name="S", roles=frozenset({"supervisor"}))
-PARTY = Identity(kind="caller", user_id="v-1", display_name="party", session_id="m-1")
+PARTY = Identity(kind="caller", user_id="v-1", display_name="party", room="m-1")
 TTL_MS = 3000
 
 
@@ -274,7 +274,7 @@ class TestPlacement:
         await cluster.placed["A"].join(Socket(MEDIATOR).session, "m-1", "offer")
         party_b = Socket(PARTY)
         assert await cluster.placed["B"].join(party_b.session, "m-1", "o2") == "answer from B"
-        other = Identity(kind="caller", user_id="v-2", display_name="p2", session_id="m-1")
+        other = Identity(kind="caller", user_id="v-2", display_name="p2", room="m-1")
         assert await cluster.placed["A"].join(Socket(other).session, "m-1", "o3") == (
             "answer from B"
         )
