@@ -120,6 +120,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         allowed_origins=settings.allowed_origins,
         sockets_per_address=settings.sockets_per_address,
         client_address=client_address,
+        tickets_per_hour=settings.tickets_per_hour,
         refused=app[keys.METRICS].refused,
     )
     app.cleanup_ctx.append(_caller_quota)

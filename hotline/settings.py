@@ -58,6 +58,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     sockets_per_address: int = 50
     caller_tokens_per_hour: int = 300
+    tickets_per_hour: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -226,6 +227,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allowed_origins=allowed_origins,
         sockets_per_address=integer("HOTLINE_SOCKETS_PER_ADDRESS", 50, 1, 100_000),
         caller_tokens_per_hour=integer("HOTLINE_CALLER_TOKENS_PER_HOUR", 300, 1, 1_000_000),
+        tickets_per_hour=integer("HOTLINE_TICKETS_PER_HOUR", 30, 1, 1_000_000),
     )
     if problems:
         raise SettingsError(problems)

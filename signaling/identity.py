@@ -43,6 +43,10 @@ class Identity:
     session_ref: str | None = None
     expires_at: float | None = None
 
+    # Authenticated by a resume token alone (its caller token had expired): the socket
+    # may only take that caller's place back, with ``hello {resume_token}``.
+    resume_only: bool = False
+
     @property
     def is_agent(self) -> bool:
         """A staff member who may sign in to take sessions."""

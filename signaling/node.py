@@ -355,6 +355,10 @@ class Node:
             key = f"a:{agent_id}"
             record["profile"] = profile.to_dict()
             resumed = key in self.conns
+        elif identity.room is not None:
+            raise ProtocolError(ErrorCode.NOT_ALLOWED, "a room token admits to its room only")
+        elif identity.resume_only and msg.resume_token is None:
+            raise ProtocolError(ErrorCode.BAD_TOKEN, "say hello with your resume token")
         elif msg.resume_token is not None:
             key = self.tokens.check(msg.resume_token, identity.user_id)
             if not key.startswith("c:"):

@@ -142,7 +142,9 @@ def setup_signaling(
             return None
         if not key.startswith("c:"):
             return None  # staff sign in again
-        return Identity(kind="caller", user_id=user, display_name="caller", subject=user)
+        return Identity(
+            kind="caller", user_id=user, display_name="caller", subject=user, resume_only=True
+        )
 
     async def handler(request: web.Request) -> web.StreamResponse:
         state = request.config_dict[SIGNALING]

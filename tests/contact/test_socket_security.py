@@ -376,3 +376,25 @@ class TestResumeAfterTokenExpiry:
         await agent.close()
         for resume in ("forged.token", staff_resume):
             assert await refused_status(client, params={"resume": resume}) == 401
+
+    async def test_a_resume_only_socket_must_resume(self, make_client: AppClient) -> None:
+        """A socket admitted by ?resume= alone cannot say a plain hello (a fresh caller
+        key would get around the caller-token quota); a room token joins no queue."""
+        client = await make_client()
+        caller = await connect(client, token=await caller_token(client))
+        await send(caller, "hello")
+        resume = (await expect(caller, "welcome"))["resume_token"]
+        await caller.close()
+        back = await connect(client, resume=resume)
+        await send(back, "hello")
+        assert (await expect(back, "error"))["code"] == "bad_token"
+        await send(back, "hello", resume_token=resume)
+        assert (await expect(back, "welcome"))["resumed"] is True
+        await back.close()
+        token = client.app[keys.TOKENS].issue(
+            aud=ROOM_AUDIENCE, sub="v-party", scope="mediation-9", ttl_s=600, now=time.time()
+        )
+        party = await connect(client, token=token)
+        await send(party, "hello")
+        assert (await expect(party, "error"))["code"] == "not_allowed"
+        await party.close()
