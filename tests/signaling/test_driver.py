@@ -52,6 +52,10 @@ def attach_agent(agent: str, now: float) -> dict[str, Any]:
     }
 
 
+def attach_caller(key: str, now: float) -> dict[str, Any]:
+    return {"t": "attach", "key": key, "conn": f"conn-{key}", "now": now}
+
+
 def msg(key: str, now: float, **m: Any) -> dict[str, Any]:
     record: dict[str, Any] = {"t": "msg", "key": key, "conn": f"conn-{key}", "now": now, "m": m}
     if m["type"] == "join_queue":
@@ -110,6 +114,7 @@ class TestReplay:
         await harness.start()
         now = time.time()
         await harness.bp.append(attach_agent("A1", now))
+        await harness.bp.append(attach_caller("c:u1", now))
         await harness.bp.append(
             msg("c:u1", now, type="join_queue", category="general", language="zh")
         )
@@ -137,6 +142,7 @@ class TestReplay:
         await harness.start()
         now = time.time()
         await harness.bp.append(attach_agent("A1", now))
+        await harness.bp.append(attach_caller("c:u1", now))
         await harness.bp.append(
             msg("c:u1", now, type="join_queue", category="general", language="zh")
         )
@@ -155,6 +161,7 @@ class TestReplay:
         await harness.register("c:u1")
         await harness.start()
         now = time.time()
+        await harness.bp.append(attach_caller("c:u1", now))
         await harness.bp.append(
             msg("c:u1", now, type="join_queue", category="general", language="zh")
         )
@@ -172,6 +179,7 @@ class TestReplay:
         await harness.start()
         await harness.bp.append({"t": "msg", "key": "c:u1"})
         await harness.bp.append({"nonsense": True})
+        await harness.bp.append(attach_caller("c:u1", time.time()))
         await harness.bp.append(
             msg("c:u1", time.time(), type="join_queue", category="general", language="zh")
         )
@@ -189,6 +197,7 @@ class TestSnapshots:
         await h.bp.append(attach_agent("A1", now))
         await h.bp.append(attach_agent("A2", now))
         for i in range(6):
+            await h.bp.append(attach_caller(f"c:u{i}", now + i))
             await h.bp.append(
                 msg(f"c:u{i}", now + i, type="join_queue", category="general", language="zh")
             )
