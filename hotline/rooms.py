@@ -5,9 +5,11 @@ room messages from a WebSocket become calls on this process's ``media.RoomManage
 media's errors become ``room_error`` codes.
 
 Who may do what:
-- enter a room: signed-in staff, any room (the first to enter opens it); an invited
-  party, only the room its room token was issued for (``Identity.room``, the token's
-  scope, DESIGN.md "Security"), once staff have opened it; a caller's own token, which
+- enter a room: signed-in staff, any room (the first to enter opens it); the caller of
+  an answered call, that call's room (``connected`` gives it to their connection until
+  ``ended``); an invited party, only the room its room token was issued for
+  (``Identity.room``, the token's scope, DESIGN.md "Security"), once staff have opened
+  it; a caller's own token, which
   is for the queue, no room at all;
 - mute: anyone themselves; staff anyone. A participant muted by someone else cannot
   unmute themselves;
@@ -81,7 +83,7 @@ class MediaRooms:
 
     async def join(self, peer: RoomPeer, room: str, sdp: str) -> str:
         identity = peer.identity
-        if identity.kind != "staff":
+        if identity.kind != "staff" and not peer.granted(room):
             if identity.room is None:
                 raise RoomRefused(Code.NOT_ALLOWED, "your token admits to no room")
             if identity.room != room:

@@ -439,6 +439,9 @@ class Engine(Core):
         t.long_wait_done = s.long_wait_done
         self._sessions[t.id] = t
         self._join_line(t)
+        if t.callback:  # the caller hung up for it: the callback expires as before
+            q = self._queues[t.queue]
+            self._start(f"cbx:{t.id}", now + q.cfg.callback_expires_s, actions)
         self._positions_dirty(self._queues[t.queue], now, actions)
         return t
 

@@ -26,6 +26,7 @@ from signaling.backplane.base import Backplane
 from signaling.errors import BackplaneError, ErrorCode, ProtocolError
 from signaling.identity import Identity
 from signaling.rooms import RoomRefused, RoomService, RoomSession
+from signaling.router import call_room
 from signaling.schema import encode
 from signaling.tokens import Tokens, mask_phone
 
@@ -44,6 +45,11 @@ _AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer)
 # Room messages need no hello: supervisors and invited parties are not in routing.
 _ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording, p.GetRoomStats)
 _RoomMessage = p.JoinRoom | p.RoomAnswer | p.LeaveRoom | p.Mute | p.SetRecording | p.GetRoomStats
+
+
+# Deliveries that change which rooms a connection may enter (serialize() puts the type
+# right after the version).
+_CALL_PREFIXES = ('{"v":1,"type":"connected"', '{"v":1,"type":"ended"')
 
 
 def roster_profiles(config: RoutingConfig) -> LoadProfile:
@@ -167,12 +173,47 @@ class Node:
         self.clock = clock
         self.outbox_size = outbox_size
         self.conns: dict[str, Connection] = {}
+        self._leaving: set[asyncio.Task[None]] = set()
 
     def receive(self, key: str, payload: str) -> None:
-        """A delivery from the leader for connection ``key`` (if it is still here)."""
+        """A delivery from the leader for connection ``key`` (if it is still here).
+
+        A ``connected`` gives the connection its call's room; an ``ended`` takes it back
+        and leaves that room."""
         conn = self.conns.get(key)
-        if conn is not None:
-            conn.push(payload)
+        if conn is None:
+            return
+        if payload.startswith(_CALL_PREFIXES):
+            self._call_room(conn, p.parse_server(payload))
+        conn.push(payload)
+
+    def _call_room(self, conn: Connection, msg: p.ServerMessage) -> None:
+        session = self._room_session(conn)
+        if isinstance(msg, p.Connected) and msg.room:
+            session.grants.add(msg.room)
+        elif isinstance(msg, p.Ended):
+            room = call_room(msg.session_id)
+            session.grants.discard(room)
+            if room in session.rooms and self.rooms is not None:
+                session.rooms.discard(room)
+                task = asyncio.get_running_loop().create_task(
+                    self._leave_call_room(session, room), name=f"leave {room}"
+                )
+                self._leaving.add(task)
+                task.add_done_callback(self._leaving.discard)
+
+    async def _leave_call_room(self, session: RoomSession, room: str) -> None:
+        assert self.rooms is not None
+        try:
+            await self.rooms.leave(session, room)
+            session.send(p.RoomLeft(room=room))
+        except Exception:  # the room may have closed already
+            log.debug("leaving %s after the call failed", room, exc_info=True)
+
+    def _room_session(self, conn: Connection) -> RoomSession:
+        if conn.room_session is None:
+            conn.room_session = RoomSession(conn.identity, conn.send)
+        return conn.room_session
 
     async def serve(
         self, ws: web.WebSocketResponse, identity: Identity, *, address: str = ""
@@ -290,9 +331,7 @@ class Node:
         try:
             if self.rooms is None:
                 raise RoomRefused(p.RoomErrorCode.UNAVAILABLE, "no media rooms on this server")
-            session = conn.room_session
-            if session is None:
-                session = conn.room_session = RoomSession(conn.identity, conn.send)
+            session = self._room_session(conn)
             if isinstance(msg, p.JoinRoom):
                 answer = await self.rooms.join(session, msg.room, msg.sdp)
                 session.rooms.add(msg.room)

@@ -80,6 +80,7 @@ class _Guest:
         self.key = key
         self._participant_id = pid
         self._identity = identity
+        self.grants: set[str] = set()  # as the socket's own node last said
 
     @property
     def participant_id(self) -> str:
@@ -88,6 +89,9 @@ class _Guest:
     @property
     def identity(self) -> Identity:
         return self._identity
+
+    def granted(self, room: str) -> bool:
+        return room in self.grants
 
     def send(self, msg: p.ServerMessage) -> None:
         self._owner._post(self.origin, {"op": "send", "peer": self.key, "m": p.serialize(msg)})
@@ -244,6 +248,7 @@ class PlacedRooms:
             guest = _Guest(self, origin, key, str(message["pid"]), identity)
             if not key.startswith("once-"):
                 self._guests[(origin, key)] = guest
+        guest.grants = {str(r) for r in message.get("grants", ())}
         if method == "join":
             return await self.local.join(guest, room, str(args["sdp"]))
         if method == "leave":
@@ -296,6 +301,7 @@ class PlacedRooms:
                 "peer": key,
                 "pid": peer.participant_id,
                 "who": _identity_to_json(peer.identity),
+                "grants": sorted(r for r in (room,) if peer.granted(r)),
                 "args": args,
             },
         )

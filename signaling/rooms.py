@@ -48,6 +48,10 @@ class RoomPeer(Protocol):
     @property
     def identity(self) -> Identity: ...
 
+    def granted(self, room: str) -> bool:
+        """Whether this connection was given ``room`` (the room of its call)."""
+        ...
+
     def send(self, msg: p.ServerMessage) -> None: ...
 
     async def renegotiate(self, room: str, sdp: str) -> str: ...
@@ -100,6 +104,9 @@ class RoomSession:
         self._seq = itertools.count(1)
         self._pending: dict[tuple[str, int], asyncio.Future[str]] = {}
         self.rooms: set[str] = set()
+        # Rooms this connection may enter because of what it is part of (the room of a
+        # call it is connected to), on top of what its identity admits it to.
+        self.grants: set[str] = set()
 
     @property
     def participant_id(self) -> str:
@@ -108,6 +115,9 @@ class RoomSession:
     @property
     def identity(self) -> Identity:
         return self._identity
+
+    def granted(self, room: str) -> bool:
+        return room in self.grants
 
     def send(self, msg: p.ServerMessage) -> None:
         self._send(msg)

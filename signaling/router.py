@@ -57,6 +57,11 @@ def _cancel_reason(text: str) -> p.CancelReason:
     return p.CancelReason.VOICEMAIL if "voicemail" in text else p.CancelReason.OTHER
 
 
+def call_room(session: str) -> str:
+    """The media room of a hotline call: one per answered session (leg)."""
+    return f"R-{session}"
+
+
 def agent_key(agent: str) -> str:
     return f"a:{agent}"
 
@@ -261,7 +266,7 @@ class Router:
         session = self.sessions.get(sid) if sid else None
         if sid and session:
             if session.live and session.agent:
-                fx.deliveries.append((key, p.Connected(session_id=sid, agent_id=session.agent)))
+                fx.deliveries.append((key, self._connected(sid, session.agent)))
             else:
                 fx.deliveries.append((key, self._queued(sid, session.queue)))
 
@@ -514,6 +519,15 @@ class Router:
 
     # -- actions ----------------------------------------------------------------------
 
+    def _connected(self, sid: str, agent: str) -> p.Connected:
+        name = self.profiles.get(agent, {}).get("name")
+        return p.Connected(
+            session_id=sid,
+            agent_id=agent,
+            room=call_room(sid),
+            agent_name=str(name)[:80] if name else None,
+        )
+
     def _queued(self, sid: str, queue: str, reason: p.QueuedReason | None = None) -> p.Queued:
         return p.Queued(session_id=sid, category=Category(queue), reason=reason)
 
@@ -581,7 +595,7 @@ class Router:
                 )
             case act.ConnectSession():
                 self.offers.pop(action.agent, None)
-                connected = p.Connected(session_id=action.session, agent_id=action.agent)
+                connected = self._connected(action.session, action.agent)
                 fx.deliveries.append((agent_key(action.agent), connected))
                 session = self.sessions.get(action.session)
                 if session is not None:

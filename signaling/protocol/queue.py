@@ -176,11 +176,17 @@ class Position:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Connected:
-    """Sent to both caller and agent when an offer is accepted."""
+    """Sent to both caller and agent when an offer is accepted.
+
+    ``room`` is the call's media room, which this connection may now join (and only
+    while the call lasts); ``agent_name`` is how the agent is shown (王律师).
+    """
 
     type: ClassVar[str] = "connected"
     session_id: Id
     agent_id: Id
+    room: Id | None = None
+    agent_name: Annotated[str, Text(1, 80)] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

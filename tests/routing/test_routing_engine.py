@@ -552,6 +552,16 @@ class TestDisconnect:
         rec = of(h.send(SessionEnded, session=SessionId("s1:r2")), SessionRecorded)[0]
         assert (rec.queued_at, rec.agent, rec.resumed_from) == (T0, "a3", "s1:r1")
 
+    def test_an_interrupted_callback_still_expires(self) -> None:
+        """A callback whose agent drops mid-call is waiting again, and still expires."""
+        h = Harness()
+        h.sign_in("a1")
+        h.enqueue("s1", caller=CallerKey("13812345678"))
+        h.send(CallbackRequested, session=SessionId("s1"))
+        answer(h, "a1", "s1")
+        h.send(AgentDisconnected, agent=AgentId("a1"))
+        assert "cbx:s1:r1" in h.timers
+
     def test_sign_out_while_offered(self) -> None:
         """Signing out while ringing cancels the offer with the reason 'signed out'."""
         h = Harness()
