@@ -125,12 +125,17 @@ class MemoryFailureCounter:
     """Sliding-window counts for one process. Each method runs without awaiting
     anything, so on one event loop it is atomic."""
 
-    SWEEP_AT = 10_000  # keys kept before expired ones are swept out
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, sweep_at: int = 10_000
+    ) -> None:
         self._clock = clock
         self._hits: dict[str, deque[float]] = {}
-        self._sweep_at = self.SWEEP_AT
+        self._min_sweep_at = sweep_at  # keys kept before expired ones are swept out
+        self._sweep_at = sweep_at
+
+    def __len__(self) -> int:
+        """How many keys are kept."""
+        return len(self._hits)
 
     async def reserve(self, key: str, limit: int, window_s: int) -> bool:
         now = self._clock()
@@ -158,7 +163,7 @@ class MemoryFailureCounter:
             return
         for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= cutoff]:
             del self._hits[key]
-        self._sweep_at = max(self.SWEEP_AT, 2 * len(self._hits))
+        self._sweep_at = max(self._min_sweep_at, 2 * len(self._hits))
 
 
 # Check and add in one step on the server, so that every process shares one count.

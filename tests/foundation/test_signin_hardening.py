@@ -4,6 +4,7 @@ event loop, malformed forms, /metrics access, CSP and HSTS — over real HTTP.""
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import re
 import uuid
@@ -271,6 +272,17 @@ class TestFailureCounters:
         assert await counter.reserve("empty", 1, 60)
         assert not await counter.reserve("empty", 1, 60)
 
+    async def test_memory_forgets_expired_keys(self) -> None:
+        """Made-up usernames do not grow the in-memory counter without end."""
+        now = [0.0]
+        counter = MemoryFailureCounter(lambda: now[0], sweep_at=10)
+        for n in range(10):
+            assert await counter.reserve(f"ghost{n}", 5, 60)
+        assert len(counter) == 10
+        now[0] = 61.0
+        assert await counter.reserve("fresh", 5, 60)
+        assert len(counter) == 1
+
 
 # ---------------------------------------------------------------- argon2 off the loop
 class TestPasswordChecksOffTheLoop:
@@ -336,6 +348,12 @@ class TestMalformedForms:
             response = await client.post(path, data=body, headers={"Content-Type": content_type})
             assert (case, response.status) == (case, 400)
             assert "Traceback" not in await response.text()
+        too_big = await client.post(
+            path,
+            data=io.BytesIO(b"csrf_token=" + b"x" * (2 * 1024 * 1024)),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert too_big.status == 413
 
 
 # ---------------------------------------------------------------- /metrics
