@@ -1,8 +1,9 @@
 """The client's address as the platform counts it: abuse limits, sign-in throttling, logs.
 
-One function, so that every limit counts the same address. ``request.remote`` for now:
-behind a proxy that is the proxy's address, so limits per address then count everyone
-together (trusted ``X-Forwarded-For`` handling belongs here when it comes).
+One function, so that every limit counts the same address: ``request.remote``, which
+``hotline.proxies.forwarded_middleware`` has already set to the client named by
+``X-Forwarded-For`` when the request came through a trusted proxy
+(``HOTLINE_TRUSTED_PROXIES``).
 """
 
 from __future__ import annotations

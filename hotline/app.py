@@ -26,13 +26,16 @@ from hotline.auth import (
     Authenticator,
     Csrf,
     MemoryFailureCounter,
+    PasswordChecks,
     RedisFailureCounter,
+    SignInLimits,
     allow,
 )
 from hotline.contact import CallerTokenQuota, Contact, load_roster, routing_config
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
+from hotline.proxies import forwarded_middleware
 from hotline.rooms import MediaRooms
 from hotline.settings import Settings
 from hotline.web import routes, security_middleware
@@ -60,7 +63,11 @@ class StartupError(Exception):
 
 
 async def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[security_middleware], client_max_size=1024 * 1024)
+    app = web.Application(
+        # The client's address first: the security middleware logs and throttles by it.
+        middlewares=[forwarded_middleware(settings.trusted_proxies), security_middleware],
+        client_max_size=1024 * 1024,
+    )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.TEMPLATES] = environment()
@@ -264,11 +271,21 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
         if redis is not None
         else MemoryFailureCounter()
     )
+    passwords = PasswordChecks(settings.password_threads)
+    app[keys.METRICS].signin_checks.set_function(lambda: passwords.in_progress)
     app[keys.AUTH] = Authenticator(
         db=app[keys.DB],
         failures=failures,
-        max_failures=settings.signin_max_failures,
-        window_s=settings.signin_window_s,
+        limits=SignInLimits(
+            user_address=settings.signin_max_failures,
+            user=settings.signin_user_max_failures,
+            address=settings.signin_address_max_failures,
+            window_s=settings.signin_window_s,
+        ),
+        passwords=passwords,
         session_ttl_s=settings.session_ttl_s,
     )
-    yield
+    try:
+        yield
+    finally:
+        passwords.close()

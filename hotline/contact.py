@@ -141,10 +141,8 @@ class CallerTokenQuota:
 
     async def take(self, address: str) -> bool:
         """Count one token for ``address``; ``False`` if its hour's tokens are spent."""
-        key = f"addr:{address}"
-        if await self.counter.count(key, self.WINDOW_S) >= self.per_hour:
-            return False
-        return await self.counter.add(key, self.WINDOW_S) <= self.per_hour
+        # An atomic reservation: tokens asked for at once cannot all pass.
+        return await self.counter.reserve(f"addr:{address}", self.per_hour, self.WINDOW_S)
 
 
 class Contact:

@@ -46,6 +46,11 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.signin_checks = Gauge(
+            "hotline_signin_checks_in_progress",
+            "Sign-in password checks running or waiting for the argon2 thread pool",
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "hotline_ready",
             "1 when the database (and Redis, if configured) answer",

@@ -18,7 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hotline.proxies import Network, parse_networks
+
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
 KNOWN_WEAK_SECRETS = frozenset({"secret", "changeme", "change-me", "dev", "development", "hotline"})
 
 
@@ -44,8 +47,13 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     secure_cookies: bool = True
-    signin_max_failures: int = 5
+    signin_max_failures: int = 5  # for one username from one address
+    signin_user_max_failures: int = 20  # for one username from every address together
+    signin_address_max_failures: int = 100  # from one address, every username together
     signin_window_s: int = 300
+    password_threads: int = 2
+    trusted_proxies: tuple[Network, ...] = ()
+    metrics_token: str | None = None
     ice_servers: tuple[dict[str, Any], ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
@@ -200,6 +208,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 "HOTLINE_ALLOWED_ORIGINS must be origins like https://hotline.example.org "
                 f"(scheme, host and port only; got {', '.join(map(repr, bad))})"
             )
+    try:
+        trusted_proxies = parse_networks(env.get("HOTLINE_TRUSTED_PROXIES") or "")
+    except ValueError as exc:
+        trusted_proxies = ()
+        problems.append(f"HOTLINE_TRUSTED_PROXIES must list IP addresses or CIDRs: {exc}")
+    metrics_token = env.get("HOTLINE_METRICS_TOKEN") or None
+    if metrics_token is not None and (
+        len(metrics_token) < MIN_METRICS_TOKEN_LENGTH or not metrics_token.isprintable()
+    ):
+        problems.append(
+            f"HOTLINE_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} printable "
+            "characters"
+        )
 
     settings = Settings(
         dev=dev,
@@ -215,7 +236,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         secure_cookies=flag("HOTLINE_SECURE_COOKIES", not dev),
         signin_max_failures=integer("HOTLINE_SIGNIN_MAX_FAILURES", 5, 1, 1000),
+        signin_user_max_failures=integer("HOTLINE_SIGNIN_USER_MAX_FAILURES", 20, 1, 100_000),
+        signin_address_max_failures=integer(
+            "HOTLINE_SIGNIN_ADDRESS_MAX_FAILURES", 100, 1, 1_000_000
+        ),
         signin_window_s=integer("HOTLINE_SIGNIN_WINDOW", 300, 1, 86400),
+        password_threads=integer("HOTLINE_PASSWORD_THREADS", 2, 1, 64),
+        trusted_proxies=trusted_proxies,
+        metrics_token=metrics_token,
         ice_servers=ice_servers,
         turn_urls=turn_urls,
         turn_secret=turn_secret,

@@ -2,18 +2,24 @@
 
 Access is declared on every handler with :func:`hotline.auth.allow`; the security
 middleware refuses anything undeclared, sends anonymous visitors of staff pages to
-the sign-in form, and checks the CSRF token of every state-changing form.
+the sign-in form, reads every form body once (a body that cannot be read is a 400),
+checks the CSRF token of every state-changing form, and adds the security headers
+(CSP on every response, HSTS outside development). See docs/security.md.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import re
 import secrets
 import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agent_console.render import render
@@ -34,11 +40,16 @@ from hotline.auth import (
     policy_of,
 )
 from hotline.contact import CALLER_AUDIENCE, CALLER_SCOPE, session_ref
+from hotline.proxies import is_direct_loopback
 from signaling.web import SIGNALING
 
 log = logging.getLogger("hotline.web")
 VIEWER_KEY: web.RequestKey[Viewer | None] = web.RequestKey("viewer")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What aiohttp's request.post() parses ("" too: it reads that as url-encoded).
+FORM_TYPES = frozenset({"", "application/x-www-form-urlencoded", "multipart/form-data"})
+HSTS = "max-age=31536000"  # one year; browsers ignore it on plain HTTP
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 routes = web.RouteTableDef()
 
@@ -62,10 +73,6 @@ def _wants_json(request: web.Request) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get(
         "Accept", ""
     )
-
-
-def _remote(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 def _safe_next(target: str | None) -> str:
@@ -96,7 +103,44 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Content-Security-Policy", _content_security_policy(request))
+    if not request.app[keys.SETTINGS].dev:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
+
+
+def _content_security_policy(request: web.Request) -> str:
+    """Scripts, styles and everything else from this origin only; no inline code (the
+    templates have none); the signaling socket on the same host."""
+    host = request.host
+    sockets = f" ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' blob: data:",
+            "media-src 'self' blob: data:",
+            f"connect-src 'self'{sockets}",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+async def read_form(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+    """The request's form, or 400 if its body cannot be read as one (no multipart
+    boundary, broken multipart, unknown or wrong charset). aiohttp keeps the result,
+    so handlers that call ``request.post()`` afterwards get the same form."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError, RuntimeError, HttpProcessingError) as exc:
+        log.info("bad_form", extra={"path": request.path, "error": str(exc)[:200]})
+        raise web.HTTPBadRequest(reason="The form could not be read.") from exc
 
 
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -115,7 +159,7 @@ def _count(request: web.Request, route: str, status: int, started: float) -> Non
             "path": request.path,
             "status": status,
             "ms": round(elapsed * 1000, 2),
-            "remote": _remote(request),
+            "remote": client_address(request),
         },
     )
 
@@ -136,15 +180,15 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         return _error(request, 401, "Sign in first.")
     if not allowed:
         return _error(request, 403, "You do not have access to this page.")
-    if request.method in UNSAFE_METHODS and viewer is not None:
-        token = request.headers.get("X-CSRF-Token")
-        if token is None and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
-        ):
-            token = str((await request.post()).get("csrf_token", ""))
-        if not check_session_csrf(viewer, token):
-            return _error(request, 403, "The form has expired; reload the page and try again.")
+    if request.method in UNSAFE_METHODS:
+        # Read here, once, for every route: a handler's request.post() gets this form.
+        form = await read_form(request) if request.content_type in FORM_TYPES else None
+        if viewer is not None:
+            token = request.headers.get("X-CSRF-Token")
+            if token is None and form is not None:
+                token = str(form.get("csrf_token", ""))
+            if not check_session_csrf(viewer, token):
+                return _error(request, 403, "The form has expired; reload the page and try again.")
     return await handler(request)
 
 
@@ -226,7 +270,7 @@ async def signin_form(request: web.Request) -> web.Response:
 @routes.post("/signin")
 @allow(PUBLIC)
 async def signin(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))
     presession = request.cookies.get(PRESESSION_COOKIE)
@@ -237,7 +281,7 @@ async def signin(request: web.Request) -> web.Response:
     auth = request.app[keys.AUTH]
     try:
         session_id, _viewer = await auth.sign_in(
-            username=username, password=password, remote=_remote(request)
+            username=username, password=password, remote=client_address(request)
         )
     except SignInError as exc:
         reason = "throttled" if exc.status == 429 else "bad_credentials"
@@ -293,9 +337,29 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
+def _may_scrape(request: web.Request) -> bool:
+    """Overseeing staff; else the bearer token if one is set, else a direct local scrape."""
+    if permits(SUPERVISOR_ROLES, viewer_of(request)):
+        return True
+    expected = request.app[keys.SETTINGS].metrics_token
+    if expected is None:
+        return is_direct_loopback(request)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    )
+
+
 @routes.get("/metrics")
-@allow(PUBLIC)
+@allow(PUBLIC)  # staff, token or loopback: checked here (docs/security.md)
 async def metrics(request: web.Request) -> web.Response:
+    if not _may_scrape(request):
+        if viewer_of(request) is not None:
+            return _error(request, 403, "You do not have access to this page.")
+        response = _error(request, 401, "Metrics need a token or a supervisor's sign-in.")
+        if request.app[keys.SETTINGS].metrics_token is not None:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     payload = generate_latest(request.app[keys.METRICS].registry)
     response = web.Response(body=payload)
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]

@@ -55,3 +55,43 @@ class TestSignInInBrowser:
             assert "hotline_session" not in cookies
             await page.goto(f"{url}/supervisor")
             assert "/signin" in page.url
+
+
+class TestContentSecurityPolicyInBrowser:
+    async def test_pages_work_under_the_policy(
+        self, seeded: Database, tmp_path: Path, chromium_path: str
+    ) -> None:
+        """Chromium enforces the policy (an inline script is refused), and the caller page
+        and the agent desk still load their scripts and open their sockets without a
+        single violation."""
+        app = await create_app(make_settings(seeded.url, tmp_path))
+        async with serve(app) as url, chromium(chromium_path) as browser:
+            refused: list[str] = []
+            caller = await browser.new_page()
+            caller.on("console", lambda msg: refused.append(msg.text))
+            await caller.goto(f"{url}/")
+            await caller.click("#call")
+            await caller.locator("#status-text").filter(has_text="You are in line").wait_for()
+            agent = await browser.new_page()
+            agent.on("console", lambda msg: refused.append(msg.text))
+            await agent.goto(f"{url}/signin?next=/agent")
+            await agent.fill("input[name=username]", "law")
+            await agent.fill("input[name=password]", PASSWORD)
+            await agent.click("button[type=submit]")
+            await agent.wait_for_url(f"{url}/agent")
+            await agent.locator("[data-testid=connection]").filter(has_text="online").wait_for()
+            assert not [text for text in refused if "Content Security Policy" in text]
+
+            # The check above would see a violation: Chromium reports each one there.
+            report = agent.expect_console_message(lambda m: "Content Security Policy" in m.text)
+            async with report:
+                ran = await agent.evaluate(
+                    """() => {
+                        window.inlineRan = false;
+                        const script = document.createElement("script");
+                        script.textContent = "window.inlineRan = true";
+                        document.body.append(script);
+                        return window.inlineRan;
+                    }"""
+                )
+            assert ran is False

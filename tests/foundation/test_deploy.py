@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -58,3 +59,30 @@ class TestCompose:
         )
         assert result.returncode != 0
         assert "HOTLINE_SECRET_KEY" in result.stderr
+
+    def test_apps_trust_only_nginx(self) -> None:
+        """The apps trust X-Forwarded-For from nginx's fixed address and from nothing else,
+        and nginx does not expose one process's /metrics as if it were the platform's."""
+        env = {
+            "HOTLINE_SECRET_KEY": "x" * 40,
+            "POSTGRES_PASSWORD": "p",
+            "TURN_SECRET": "t",
+            "PATH": "/usr/bin:/bin",
+        }
+        result = subprocess.run(
+            [*compose_command(), "-f", str(ROOT / "docker-compose.yml"), "config"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        nginx = re.search(r"ipv4_address: ([0-9.]+)", result.stdout)
+        assert nginx is not None
+        trusted = set(re.findall(r"HOTLINE_TRUSTED_PROXIES: (\S+)", result.stdout))
+        assert trusted == {nginx.group(1)}
+        conf = (ROOT / "deploy" / "nginx.conf").read_text()
+        assert "X-Forwarded-For $proxy_add_x_forwarded_for" in conf
+        assert re.search(r"location = /metrics \{\s*return 404;", conf)
