@@ -14,18 +14,26 @@ pre-encoded 640x480 VP8 clip at 30 fps and Opus at 50 packets/s, and count what 
 receive without decoding, so the figures are the server's. On a 2-core machine the bots
 share the second core, so at high N the bots, not the server, may be what saturates:
 ``bots_cpu_percent`` is reported alongside to tell.
+
+A run records about 150 MB of WebM. The recordings go to a temporary folder that
+``sfu_server()`` removes with the server process at the end of the measurement, even on
+error; the outer process owns a folder above it too, so nothing stays behind even when
+the child in the namespace is killed on timeout. Janus's folder is handled the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +47,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 async def serve(port: int, recording_dir: Path) -> None:
-    """The SFU behind a tiny WebSocket endpoint; prints READY when listening."""
+    """The SFU behind a tiny WebSocket endpoint; prints ``READY <port>`` when listening
+    (``port`` 0: any free port)."""
     from aiohttp import WSMsgType, web
 
     from media.manager import RoomManager
@@ -116,7 +125,8 @@ async def serve(port: int, recording_dir: Path) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
-    print("READY", flush=True)
+    bound = runner.addresses[0][1]
+    print(f"READY {bound}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -197,28 +207,68 @@ def _count_packets(path: str) -> dict[str, int]:
     return counts
 
 
+@contextlib.asynccontextmanager
+async def _running(*argv: str, **kwargs: Any) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A child process, terminated and waited for when the block ends, even on error."""
+    proc = await asyncio.create_subprocess_exec(*argv, **kwargs)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
+
+
+@dataclass(frozen=True)
+class SfuServer:
+    """A running bench SFU process and the folder it records into."""
+
+    pid: int
+    url: str
+    recording_dir: Path
+
+
+@contextlib.asynccontextmanager
+async def sfu_server(parent: Path | None = None) -> AsyncIterator[SfuServer]:
+    """Start the SFU process recording into a new temporary folder (under ``parent``,
+    default the system's); at the end, even on error, stop the process and remove the
+    folder. A run records ~150 MB of WebM: nothing of it may stay behind."""
+    with tempfile.TemporaryDirectory(
+        prefix="bench-media-", dir=parent, ignore_cleanup_errors=True
+    ) as scratch:
+        recording_dir = Path(scratch)
+        async with _running(
+            sys.executable, "-m", "bench.media", "server", "--port", "0",
+            "--recording-dir", str(recording_dir),
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        ) as server:  # fmt: skip
+            assert server.stdout is not None
+            line = await asyncio.wait_for(server.stdout.readline(), 30)
+            ready, _, port = line.decode().partition(" ")
+            if ready != "READY":
+                raise RuntimeError(f"server did not start: {line!r}")
+            yield SfuServer(server.pid, f"http://127.0.0.1:{int(port)}", recording_dir)
+
+
 async def measure(
-    rooms: int, seconds: float, warmup: float, width: int, height: int
+    rooms: int, seconds: float, warmup: float, width: int, height: int, scratch: str | None = None
 ) -> dict[str, Any]:
-    """Start the server, fill it with rooms of bots, measure one window."""
+    """Start the server, fill it with rooms of bots, measure one window (recording into
+    a folder under ``scratch``, default the system's temporary folder)."""
+    async with sfu_server(Path(scratch) if scratch else None) as server:
+        return await _measure(server, rooms, seconds, warmup, width, height)
+
+
+async def _measure(
+    server: SfuServer, rooms: int, seconds: float, warmup: float, width: int, height: int
+) -> dict[str, Any]:
     import aiohttp
 
     from media.bots import Bot, encode_opus_clip, encode_vp8_clip
 
-    recording_dir = Path(tempfile.mkdtemp(prefix="bench-media-"))
-    port = 8765
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.media", "server", "--port", str(port),
-        "--recording-dir", str(recording_dir),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert server.stdout is not None
-    line = await asyncio.wait_for(server.stdout.readline(), 30)
-    if not line.startswith(b"READY"):
-        raise RuntimeError(f"server did not start: {line!r}")
     video = encode_vp8_clip(width, height, 30, bitrate=800_000)
     audio = encode_opus_clip()
-    url = f"http://127.0.0.1:{port}"
+    url = server.url
     bots: list[WsBot] = []
     async with aiohttp.ClientSession() as session:
 
@@ -259,8 +309,6 @@ async def measure(
         await control("close")
         for b in bots:
             await b.close()
-    server.terminate()
-    await server.wait()
 
     elapsed = t1 - t0
     delivery: dict[str, float] = {}
@@ -462,116 +510,125 @@ class JanusClient:
 
 
 async def measure_janus(
-    rooms: int, seconds: float, warmup: float, width: int, height: int
+    rooms: int, seconds: float, warmup: float, width: int, height: int, scratch: str | None = None
 ) -> dict[str, Any]:
-    """The same rooms and bots through Janus VideoRoom (recording on), Janus's CPU."""
+    """The same rooms and bots through Janus VideoRoom (recording on), Janus's CPU.
+
+    Janus's configuration and recordings go to a temporary folder removed at the end,
+    even on error, and Janus is stopped with it."""
+    with tempfile.TemporaryDirectory(
+        prefix="bench-janus-", dir=scratch, ignore_cleanup_errors=True
+    ) as workdir:
+        return await _measure_janus(Path(workdir), rooms, seconds, warmup, width, height)
+
+
+async def _measure_janus(
+    workdir: Path, rooms: int, seconds: float, warmup: float, width: int, height: int
+) -> dict[str, Any]:
     import aiohttp
 
     from media.bots import Bot, encode_opus_clip, encode_vp8_clip
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-janus-"))
     config = write_janus_config(workdir / "etc")
-    janus = await asyncio.create_subprocess_exec(
+    async with _running(
         "janus", "--configs-folder", str(config), "--config", str(config / "janus.jcfg"),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{JANUS_PORT}/janus"
-    video = encode_vp8_clip(width, height, 30, bitrate=800_000)
-    audio = encode_opus_clip()
-    publishers: dict[int, list[Bot]] = {}
-    subscribers: dict[int, list[Bot]] = {}
-    async with aiohttp.ClientSession() as session:
-        client = JanusClient(session, base)
-        for _ in range(100):
-            try:
-                await client.create()
-                break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("janus did not start")
-        admin = await client.attach()
-        for r in range(rooms):
-            room_id = 1000 + r
-            await client.request(
-                admin,
-                {"request": "create", "room": room_id, "publishers": 3, "videocodec": "vp8",
-                 "audiocodec": "opus", "record": True, "rec_dir": str(workdir / f"rec{r}")},
-            )  # fmt: skip
-            publishers[room_id] = []
-            for name in ("a", "b", "c"):
-                bot = Bot(f"r{r}{name}", video=video, audio=audio)
-                handle = await client.attach()
-                event = await client.message(
-                    handle,
-                    {"request": "joinandconfigure", "room": room_id, "ptype": "publisher",
-                     "display": bot.name, "audio": True, "video": True},
-                    {"type": "offer", "sdp": await bot.offer()},
-                )  # fmt: skip
-                await bot.accept_answer(event["jsep"]["sdp"])
-                publishers[room_id].append(bot)
-        for room_id in publishers:
-            # a publisher is a feed only once its PeerConnection is up
-            for _ in range(200):
-                listing = await client.request(
-                    admin, {"request": "listparticipants", "room": room_id}
-                )
-                if sum(1 for p in listing["participants"] if p.get("publisher")) == 3:
+    ) as janus:  # fmt: skip
+        base = f"http://127.0.0.1:{JANUS_PORT}/janus"
+        video = encode_vp8_clip(width, height, 30, bitrate=800_000)
+        audio = encode_opus_clip()
+        publishers: dict[int, list[Bot]] = {}
+        subscribers: dict[int, list[Bot]] = {}
+        async with aiohttp.ClientSession() as session:
+            client = JanusClient(session, base)
+            for _ in range(100):
+                try:
+                    await client.create()
                     break
-                await asyncio.sleep(0.1)
-            feeds = {p["display"]: p["id"] for p in listing["participants"]}
-            subscribers[room_id] = []
-            for bot in publishers[room_id]:
-                sub = Bot(f"{bot.name}-sub", video=None, audio=None)
-                handle = await client.attach()
-                streams = [{"feed": fid} for name, fid in feeds.items() if name != bot.name]
-                event = await client.message(
-                    handle,
-                    {"request": "join", "room": room_id, "ptype": "subscriber",
-                     "streams": streams},
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("janus did not start")
+            admin = await client.attach()
+            for r in range(rooms):
+                room_id = 1000 + r
+                await client.request(
+                    admin,
+                    {"request": "create", "room": room_id, "publishers": 3, "videocodec": "vp8",
+                     "audiocodec": "opus", "record": True, "rec_dir": str(workdir / f"rec{r}")},
                 )  # fmt: skip
-                if "jsep" not in event:
-                    raise RuntimeError(f"janus subscriber join: {event}")
-                answer = await sub.renegotiate(event["jsep"]["sdp"])
-                await client.message(
-                    handle, {"request": "start"}, {"type": "answer", "sdp": answer}
-                )
-                subscribers[room_id].append(sub)
-        all_pubs = [b for bots in publishers.values() for b in bots]
-        all_subs = [b for bots in subscribers.values() for b in bots]
+                publishers[room_id] = []
+                for name in ("a", "b", "c"):
+                    bot = Bot(f"r{r}{name}", video=video, audio=audio)
+                    handle = await client.attach()
+                    event = await client.message(
+                        handle,
+                        {"request": "joinandconfigure", "room": room_id, "ptype": "publisher",
+                         "display": bot.name, "audio": True, "video": True},
+                        {"type": "offer", "sdp": await bot.offer()},
+                    )  # fmt: skip
+                    await bot.accept_answer(event["jsep"]["sdp"])
+                    publishers[room_id].append(bot)
+            for room_id in publishers:
+                # a publisher is a feed only once its PeerConnection is up
+                for _ in range(200):
+                    listing = await client.request(
+                        admin, {"request": "listparticipants", "room": room_id}
+                    )
+                    if sum(1 for p in listing["participants"] if p.get("publisher")) == 3:
+                        break
+                    await asyncio.sleep(0.1)
+                feeds = {p["display"]: p["id"] for p in listing["participants"]}
+                subscribers[room_id] = []
+                for bot in publishers[room_id]:
+                    sub = Bot(f"{bot.name}-sub", video=None, audio=None)
+                    handle = await client.attach()
+                    streams = [{"feed": fid} for name, fid in feeds.items() if name != bot.name]
+                    event = await client.message(
+                        handle,
+                        {"request": "join", "room": room_id, "ptype": "subscriber",
+                         "streams": streams},
+                    )  # fmt: skip
+                    if "jsep" not in event:
+                        raise RuntimeError(f"janus subscriber join: {event}")
+                    answer = await sub.renegotiate(event["jsep"]["sdp"])
+                    await client.message(
+                        handle, {"request": "start"}, {"type": "answer", "sdp": answer}
+                    )
+                    subscribers[room_id].append(sub)
+            all_pubs = [b for bots in publishers.values() for b in bots]
+            all_subs = [b for bots in subscribers.values() for b in bots]
 
-        def snap() -> dict[str, dict[str, int]]:
-            return {
-                "sent": {k: sum(b.sent(k) for b in all_pubs) for k in KINDS},
-                "received": {
-                    k: sum(i.packets for s in all_subs for (_, kind), i in s.inbound.items()
-                           if kind == k)
-                    for k in KINDS
-                },
-            }  # fmt: skip
+            def snap() -> dict[str, dict[str, int]]:
+                return {
+                    "sent": {k: sum(b.sent(k) for b in all_pubs) for k in KINDS},
+                    "received": {
+                        k: sum(i.packets for s in all_subs for (_, kind), i in s.inbound.items()
+                               if kind == k)
+                        for k in KINDS
+                    },
+                }  # fmt: skip
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if all(len(s.inbound) == 4 and all(i.packets for i in s.inbound.values())
-                   for s in all_subs):  # fmt: skip
-                break
-            await asyncio.sleep(0.2)
-        window_start = snap()
-        await asyncio.sleep(warmup)
-        cpu0, t0 = _proc_cpu_seconds(janus.pid), time.monotonic()
-        await asyncio.sleep(seconds)
-        cpu1, t1 = _proc_cpu_seconds(janus.pid), time.monotonic()
-        for bot in all_pubs:
-            for track in bot.tracks.values():
-                track.paused = True
-        await asyncio.sleep(0.5)
-        window_end = snap()
-        connected = sum(1 for s in all_subs if len(s.inbound) == 4)
-        for bot in all_pubs + all_subs:
-            await bot.close()
-        await client.close()
-    janus.terminate()
-    await janus.wait()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if all(len(s.inbound) == 4 and all(i.packets for i in s.inbound.values())
+                       for s in all_subs):  # fmt: skip
+                    break
+                await asyncio.sleep(0.2)
+            window_start = snap()
+            await asyncio.sleep(warmup)
+            cpu0, t0 = _proc_cpu_seconds(janus.pid), time.monotonic()
+            await asyncio.sleep(seconds)
+            cpu1, t1 = _proc_cpu_seconds(janus.pid), time.monotonic()
+            for bot in all_pubs:
+                for track in bot.tracks.values():
+                    track.paused = True
+            await asyncio.sleep(0.5)
+            window_end = snap()
+            connected = sum(1 for s in all_subs if len(s.inbound) == 4)
+            for bot in all_pubs + all_subs:
+                await bot.close()
+            await client.close()
     recordings = await asyncio.to_thread(lambda: sorted(workdir.glob("rec*/*.mjr")))
     cpu = (cpu1 - cpu0) / (t1 - t0) * 100
     delivery = {
@@ -590,14 +647,25 @@ async def measure_janus(
     }
 
 
+def _inside(
+    setup: str, command: str, params: dict[str, Any], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bench.media COMMAND`` in a new netns; what it printed and its exit.
+
+    The child records into a folder of ours, removed here whatever happened to it
+    (killed on timeout, it cannot clean up after itself)."""
+    with tempfile.TemporaryDirectory(prefix="bench-media-run-", ignore_cleanup_errors=True) as d:
+        argv = ["unshare", "-n", "sh", "-c", setup, "bench", sys.executable, "-m",
+                "bench.media", command, json.dumps({**params, "scratch": d})]  # fmt: skip
+        return subprocess.run(
+            argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+
 def run_janus(rooms: int, seconds: int = 30, *, warmup: float = 3.0) -> dict[str, Any]:
     """Janus VideoRoom under the same load, in its own netns with a veth pair."""
     params = {"rooms": rooms, "seconds": seconds, "warmup": warmup, "width": 640, "height": 480}
-    command = ["unshare", "-n", "sh", "-c", JANUS_NETNS_SETUP, "bench",
-               sys.executable, "-m", "bench.media", "janus-inside", json.dumps(params)]  # fmt: skip
-    proc = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 180, check=False
-    )
+    proc = _inside(JANUS_NETNS_SETUP, "janus-inside", params, seconds + 180)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"janus bench failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -632,11 +700,7 @@ def run(
     """Run one load level in a fresh network namespace; the figures as a dict."""
     params = {"rooms": rooms, "seconds": seconds, "warmup": warmup, "width": width,
               "height": height}  # fmt: skip
-    command = ["unshare", "-n", "sh", "-c", NETNS_SETUP, "bench",
-               sys.executable, "-m", "bench.media", "inside", json.dumps(params)]  # fmt: skip
-    proc = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 180, check=False
-    )
+    proc = _inside(NETNS_SETUP, "inside", params, seconds + 180)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"bench failed ({proc.returncode}):\n{proc.stderr[-4000:]}")

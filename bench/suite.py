@@ -35,6 +35,23 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     media.add_argument("--no-janus", action="store_true", help="skip the Janus comparison")
     media.set_defaults(bench_run=run_media)
 
+    outcomes = names.add_parser("outcomes", help="outcome writer rows/s, SQLite and PostgreSQL")
+    outcomes.add_argument("--sessions", type=int, default=5000, help="callers in the burst")
+    outcomes.add_argument(
+        "--batch-size",
+        type=int,
+        nargs="+",
+        default=[1, 500],
+        help="rows per transaction to compare (default: 1 500)",
+    )
+    outcomes.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    outcomes.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="PostgreSQL for the second run (DATABASE_URL); a schema of its own, dropped after",
+    )
+    outcomes.set_defaults(bench_run=run_outcomes)
+
 
 def run_routing(args: argparse.Namespace) -> dict[str, Any]:
     from bench import routing_e2e, routing_engine
@@ -77,3 +94,16 @@ def run_media(args: argparse.Namespace) -> dict[str, Any]:
         result["n_max"] = sweep["n_max"]
         result["sweep"] = sweep["levels"]
     return result
+
+
+def run_outcomes(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import outcomes
+
+    if any(size < 1 for size in args.batch_size):
+        raise RuntimeError("--batch-size must be at least 1")
+    return outcomes.run(
+        database_url=args.database_url,
+        sessions=args.sessions,
+        batch_sizes=args.batch_size,
+        repeats=args.repeats,
+    )

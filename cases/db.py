@@ -59,9 +59,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 class Database:
     """The engine and a session factory; owned by the application's cleanup context."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_pre_ping=True)
+        self.engine = create_engine(url, pool_pre_ping=True, **engine_options)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

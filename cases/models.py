@@ -25,7 +25,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from cases import phone
 
 
 def utcnow() -> datetime:
@@ -34,6 +36,12 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def stored_phone(value: str | None) -> str | None:
+    """Phone numbers are stored in E.164 however they were typed (``PhoneError`` if
+    invalid), so one caller's records always carry the same number."""
+    return None if value is None else phone.parse(value)
 
 
 class Base(DeclarativeBase):
@@ -232,6 +240,10 @@ class SessionRecord(Base):
     outcome: Mapped[SessionOutcome | None] = mapped_column(_enum(SessionOutcome))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
+    @validates("caller_phone")
+    def _caller_phone(self, _key: str, value: str | None) -> str | None:
+        return stored_phone(value)
+
 
 class Case(Base):
     """A consultation, mediation or notary matter; may span several sessions."""
@@ -279,6 +291,10 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column()
     acknowledged_at: Mapped[datetime | None] = mapped_column()
+
+    @validates("caller_phone")
+    def _caller_phone(self, _key: str, value: str | None) -> str | None:
+        return stored_phone(value)
 
 
 class Recording(Base):

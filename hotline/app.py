@@ -117,8 +117,8 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         app,
         backplane_factory=backplane,
         authenticate=contact.authenticate,
-        record_outcome=contact.record_outcome,
-        create_ticket=contact.create_ticket,
+        record_outcome=contact.outcomes,  # writes batches (signaling.driver.RecordsBatches)
+        create_ticket=contact.outcomes.create_ticket,
         load_profile=contact.load_profile,
         engine_config=config,
         resume_secret=hashlib.sha256(b"hotline-resume:" + settings.secret_key.encode()).digest(),

@@ -7,7 +7,8 @@ staff accounts; this module is where the composition root joins them:
   wait, green-channel classes) and the roster of agents from ``cases``;
 - ``authenticate``: a staff session cookie, a caller's token or an invited party's room
   token → ``Identity``;
-- ``record_outcome`` / ``create_ticket``: what the routing driver writes durably.
+- ``OutcomeWriter``: what the routing driver writes durably (session outcomes and
+  voicemail tickets), a batch per transaction.
 
 Anonymous tokens (``signaling.tokens.TokenSigner``) come in two kinds:
 
@@ -26,23 +27,26 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cases import staff
 from cases.db import Database
-from cases.models import SessionChannel, SessionRecord, Ticket, User
+from cases.models import SessionChannel, SessionOutcome, SessionRecord, Ticket, User
 from hotline import keys
 from hotline.auth import SESSION_COOKIE, FailureCounter
 from routing import actions as act
 from routing.errors import RoutingError
 from routing.ids import AgentId, Language, QueueId, Skill
 from routing.model import AgentProfile, RoutingConfig, Shift, TierRule, default_queues
+from signaling.driver import Recorded
 from signaling.identity import Identity
 from signaling.tokens import TokenClaims, TokenError
 
@@ -145,12 +149,102 @@ class CallerTokenQuota:
         return await self.counter.reserve(f"addr:{address}", self.per_hour, self.WINDOW_S)
 
 
+class OutcomeWriter:
+    """Writes what the routing driver records: each session's one terminal outcome and
+    the voicemail tickets, many in one transaction (``write_batch``, which the driver
+    hands batches of up to ``signaling.driver.BATCH_SIZE``; calling the writer with one
+    outcome is a batch of one).
+
+    Idempotent, as the driver requires: a session already recorded, or a voicemail
+    ticket already taken for its session, is skipped, so a batch written again (after a
+    failover, or a retry) changes nothing. All of a batch is written or none of it.
+    """
+
+    def __init__(self, database: Callable[[], Database]) -> None:
+        self.database = database
+
+    async def __call__(self, action: act.SessionRecorded) -> None:
+        await self.write_batch([action])
+
+    async def create_ticket(self, action: act.CreateVoicemailTicket) -> None:
+        await self.write_batch([action])
+
+    async def write_batch(self, items: Sequence[Recorded]) -> None:
+        outcomes = [i for i in items if isinstance(i, act.SessionRecorded)]
+        tickets = [i for i in items if isinstance(i, act.CreateVoicemailTicket)]
+        async with self.database().session() as session:
+            if outcomes:
+                await self._sessions(session, outcomes)
+            if tickets:
+                await self._tickets(session, tickets)
+
+    async def _sessions(self, session: AsyncSession, outcomes: list[act.SessionRecorded]) -> None:
+        ids = {o.session for o in outcomes}
+        done = set(await session.scalars(select(SessionRecord.id).where(SessionRecord.id.in_(ids))))
+        agents = {o.agent for o in outcomes if o.agent is not None}
+        user_ids: dict[str, int] = {}
+        if agents:
+            found = await session.execute(
+                select(User.username, User.id).where(User.username.in_(agents))
+            )
+            user_ids = dict(found.all())
+        rows: list[dict[str, Any]] = []
+        for action in outcomes:
+            if action.session in done:
+                continue  # one terminal outcome per session: a replay changes nothing
+            done.add(action.session)
+            rows.append(
+                {
+                    "id": action.session,
+                    "queue": action.queue,
+                    "channel": SessionChannel.WEB_VOICE,
+                    "priority_class": action.priority,
+                    "agent_user_id": user_ids.get(action.agent) if action.agent else None,
+                    "queued_at": _ts(action.queued_at),
+                    "offered_at": _ts(action.offered_at),
+                    "answered_at": _ts(action.answered_at),
+                    "ended_at": _ts(action.ended_at),
+                    "outcome": SessionOutcome(action.outcome.value),
+                    "detail": _detail(action),
+                }
+            )
+        if rows:
+            # One multi-row INSERT (ORM bulk insert), not a unit of work per object.
+            await session.execute(insert(SessionRecord), rows)
+
+    async def _tickets(
+        self, session: AsyncSession, tickets: list[act.CreateVoicemailTicket]
+    ) -> None:
+        """A voicemail becomes a ticket a lawyer answers the next day (one per session)."""
+        sessions = {t.session for t in tickets}
+        done = set(
+            await session.scalars(
+                select(Ticket.session_id).where(
+                    Ticket.kind == "voicemail", Ticket.session_id.in_(sessions)
+                )
+            )
+        )
+        for action in tickets:
+            if action.session in done:
+                continue
+            done.add(action.session)
+            session.add(
+                Ticket(
+                    kind="voicemail",
+                    session_id=action.session,
+                    department=action.queue,
+                    body=action.reason,
+                )
+            )
+
+
 class Contact:
     """The callables ``setup_signaling`` needs, bound to this application."""
 
     def __init__(self, app: web.Application, queues: tuple[QueueId, ...]) -> None:
         self.app = app
         self.queues = queues
+        self.outcomes = OutcomeWriter(lambda: app[keys.DB])
 
     async def authenticate(self, request: web.Request) -> Identity | None:
         cookie = request.cookies.get(SESSION_COOKIE)
@@ -186,41 +280,11 @@ class Contact:
 
     async def record_outcome(self, action: act.SessionRecorded) -> None:
         """Write a session's one terminal outcome; a replayed action changes nothing."""
-        async with self.app[keys.DB].session() as session:
-            if await session.get(SessionRecord, action.session) is not None:
-                return
-            agent_user_id = None
-            if action.agent is not None:
-                agent_user_id = await session.scalar(
-                    select(User.id).where(User.username == action.agent)
-                )
-            session.add(
-                SessionRecord(
-                    id=action.session,
-                    queue=action.queue,
-                    channel=SessionChannel.WEB_VOICE,
-                    priority_class=action.priority,
-                    agent_user_id=agent_user_id,
-                    queued_at=_ts(action.queued_at),
-                    offered_at=_ts(action.offered_at),
-                    answered_at=_ts(action.answered_at),
-                    ended_at=_ts(action.ended_at),
-                    outcome=action.outcome.value,
-                    detail=_detail(action),
-                )
-            )
+        await self.outcomes(action)
 
     async def create_ticket(self, action: act.CreateVoicemailTicket) -> None:
         """A voicemail becomes a ticket a lawyer answers the next day."""
-        async with self.app[keys.DB].session() as session:
-            session.add(
-                Ticket(
-                    kind="voicemail",
-                    session_id=action.session,
-                    department=action.queue,
-                    body=action.reason,
-                )
-            )
+        await self.outcomes.create_ticket(action)
 
 
 def _ts(value: float | None) -> datetime | None:

@@ -1,35 +1,29 @@
 """Structured logging: one JSON event per line, phone numbers masked.
 
-Mainland mobile numbers are masked as 138****5678 wherever they appear in a
-message or a field (DOMAIN.md, "Privacy and security").
+Phone numbers are masked as agents see them (138****5678) wherever they appear in a
+message or a field, however they were written (DOMAIN.md, "Privacy and security"):
+``cases.phone.mask_text`` finds them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from signaling.tokens import mask_phone as mask_number
+from cases.phone import mask_text
 
-_PHONE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
 }
 
 
-def mask_phone(text: str) -> str:
-    """Mask every mobile number in ``text``: 13812345678 → 138****5678."""
-    return _PHONE.sub(lambda m: (m.group(1) or "") + mask_number("".join(m.group(2, 3, 4))), text)
-
-
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_phone(value)
+        return mask_text(value)
     if isinstance(value, dict):
         return {k: _mask(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

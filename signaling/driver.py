@@ -7,9 +7,16 @@ also advances the acted-upon cursor), timers are armed with ``loop.call_at`` and
 as ``timer`` records appended to the log, outcomes and voicemail tickets are written
 by a writer task in log order. Nothing polls.
 
+The writer takes whatever has queued up, whole log entries at a time, up to
+``batch_size`` rows: a ``record_outcome`` that ``RecordsBatches`` writes each batch in
+one transaction, and the outcome cursor moves once per batch, so a burst costs one
+commit per few hundred rows instead of one per row. A batch that fails is retried whole
+and the cursor stays behind it until it is written.
+
 Delivery is at least once across a failover: a leader that dies between acting and
-committing has its last batch acted on again by the next one. Outcomes too: the
-``record_outcome`` callable must be idempotent per session id (an upsert).
+committing has its last batch acted on again by the next one. Outcomes too (a writer
+that dies between writing a batch and moving the cursor writes it again): the
+``record_outcome`` callable and ``write_batch`` must be idempotent per session id.
 """
 
 from __future__ import annotations
@@ -18,8 +25,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from routing import actions as act
 from routing.model import RoutingConfig
@@ -33,6 +40,17 @@ log = logging.getLogger(__name__)
 RecordOutcome = Callable[[act.SessionRecorded], Awaitable[None]]
 CreateTicket = Callable[[act.CreateVoicemailTicket], Awaitable[None]]
 Clock = Callable[[], float]
+Recorded = act.SessionRecorded | act.CreateVoicemailTicket
+
+BATCH_SIZE = 500
+
+
+@runtime_checkable
+class RecordsBatches(Protocol):
+    """A ``record_outcome`` that can also write many at once: outcomes and tickets in log
+    order, all in one transaction or none. Given one, the driver writes only batches."""
+
+    def write_batch(self, items: Sequence[Recorded], /) -> Awaitable[None]: ...
 
 
 async def _no_ticket(action: act.CreateVoicemailTicket) -> None:
@@ -58,12 +76,19 @@ class Leader:
         clock: Clock = time.time,
         tickets_per_hour: int = 30,
         refused: Callable[[str], None] | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         check_config(config)
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         self.backplane = backplane
         self.config = config
         self.record_outcome = record_outcome
         self.create_ticket = create_ticket or _no_ticket
+        self.write_batch = (
+            record_outcome.write_batch if isinstance(record_outcome, RecordsBatches) else None
+        )
+        self.batch_size = batch_size
         self.grace_s = grace_s
         self.snapshot_every = snapshot_every
         self.clock = clock
@@ -138,7 +163,8 @@ class _Run:
         self.loop = asyncio.get_running_loop()
         self.handles: dict[str, asyncio.TimerHandle] = {}
         self.fired: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
-        self.outcomes: asyncio.Queue[tuple[str, Any, bool]] = asyncio.Queue()
+        self.outcomes: asyncio.Queue[tuple[str, list[Recorded]]] = asyncio.Queue()
+        self.carried: tuple[str, list[Recorded]] | None = None
         self.pending_outcomes = 0
         self.since_snapshot = 0
         self.snapshots = leader.snapshot_every > 0
@@ -245,34 +271,62 @@ class _Run:
     # -- outcomes ---------------------------------------------------------------------
 
     def _queue_outcomes(self, entry_id: str, fx: Effects) -> None:
-        items: list[Any] = [*fx.outcomes, *fx.tickets]
-        for i, item in enumerate(items):
-            self.outcomes.put_nowait((entry_id, item, i == len(items) - 1))
-            self.pending_outcomes += 1
+        items: list[Recorded] = [*fx.outcomes, *fx.tickets]
+        if items:
+            self.outcomes.put_nowait((entry_id, items))
+            self.pending_outcomes += len(items)
+
+    async def _next_batch(self) -> tuple[str, list[Recorded]]:
+        """Whole entries in log order, as many as have queued up to ``batch_size`` rows
+        (one entry at least, however many rows it has); the last entry's id and the rows."""
+        if self.carried is not None:
+            (entry_id, batch), self.carried = self.carried, None
+        else:
+            entry_id, batch = await self.outcomes.get()
+        batch = list(batch)
+        while not self.outcomes.empty():
+            next_id, more = self.outcomes.get_nowait()
+            if len(batch) + len(more) > self.leader.batch_size:
+                self.carried = (next_id, more)  # the first entry of the next batch
+                break
+            entry_id = next_id
+            batch.extend(more)
+        return entry_id, batch
+
+    async def _write(self, items: list[Recorded]) -> None:
+        """Write ``items``, removing them from the list as they are written (so a retry
+        after a failure writes only what is left)."""
+        if self.leader.write_batch is not None:
+            await self.leader.write_batch(items)
+            items.clear()
+            return
+        while items:
+            item = items[0]
+            if isinstance(item, act.SessionRecorded):
+                await self.leader.record_outcome(item)
+            else:
+                await self.leader.create_ticket(item)
+            del items[0]
 
     async def write_outcomes(self) -> None:
         while True:
-            entry_id, item, last_of_entry = await self.outcomes.get()
+            entry_id, items = await self._next_batch()
+            count = len(items)
             delay = 0.1
-            while True:
+            while items:
                 try:
-                    if isinstance(item, act.SessionRecorded):
-                        await self.leader.record_outcome(item)
-                    else:
-                        await self.leader.create_ticket(item)
-                    break
+                    await self._write(items)
                 except (asyncio.CancelledError, LeaseLost):
                     raise
                 except Exception:
-                    log.exception("writing %s failed; retrying in %.1fs", item.kind, delay)
+                    log.exception("writing %d outcomes failed; retrying in %.1fs", count, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
-            if last_of_entry:
-                try:
-                    await self.term.commit_outcomes(entry_id)
-                except BackplaneError as exc:
-                    log.warning("could not move the outcome cursor: %s", exc)
-                self.ocursor = entry_id
-            self.pending_outcomes -= 1
+            try:
+                await self.term.commit_outcomes(entry_id)
+            except BackplaneError as exc:
+                log.warning("could not move the outcome cursor: %s", exc)
+            self.ocursor = entry_id
+            self.pending_outcomes -= count
             if not self.pending_outcomes:
                 await self._snapshot_if_due()

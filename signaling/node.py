@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from cases.phone import mask as mask_phone
 from routing.model import AgentProfile, RoutingConfig
 from signaling import protocol as p
 from signaling.backplane.base import Backplane
@@ -28,7 +29,7 @@ from signaling.identity import Identity
 from signaling.rooms import RoomRefused, RoomService, RoomSession
 from signaling.router import call_room
 from signaling.schema import encode
-from signaling.tokens import Tokens, mask_phone
+from signaling.tokens import Tokens
 
 log = logging.getLogger(__name__)
 

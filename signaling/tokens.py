@@ -20,12 +20,12 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from cases.phone import canonical
 from signaling.errors import ErrorCode, ProtocolError
 
 RESUME_AUDIENCE = "resume"
@@ -153,13 +153,5 @@ class Tokens:
 
     def caller_key(self, phone: str) -> str:
         """A stable, non-reversible key for a phone number (returning-caller detection)."""
-        digits = re.sub(r"\D", "", phone)
-        return "tel:" + hmac.new(self._secret, digits.encode(), hashlib.sha256).hexdigest()[:24]
-
-
-def mask_phone(phone: str) -> str:
-    """138****5678: keep the first three and last four digits (DOMAIN.md, privacy)."""
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) <= 7:
-        return digits[:1] + "*" * max(0, len(digits) - 1)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+        number = canonical(phone)  # E.164: the same key however the number was typed
+        return "tel:" + hmac.new(self._secret, number.encode(), hashlib.sha256).hexdigest()[:24]

@@ -1,9 +1,13 @@
 """Shared fixtures: where the real Redis, PostgreSQL and Chromium are.
 
-A test that needs one of them asks for its fixture. When the service is not
-configured the test is skipped, unless ``HOTLINE_REQUIRE`` names it
-(``HOTLINE_REQUIRE=redis,postgres,browser``, as ``.ci/run`` sets): then the
-missing service is a failure, so CI can never pass by skipping.
+A test that needs one of them asks for its fixture; a test that needs another outside
+part calls ``need()`` (``compose``: tests/foundation/test_deploy.py) or carries a
+marker checked here once per run (``netns``: root, ``ip`` and ``unshare``; see
+tests/media/netns.py). When the part is missing the test is skipped with the reason,
+unless ``HOTLINE_REQUIRE`` names it: ``.ci/run`` sets
+``HOTLINE_REQUIRE=redis,postgres,browser,compose,netns``, and then a missing part is a
+failure, so CI can never pass by skipping. A newcomer's ``make test`` passes without
+any of them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,11 +36,22 @@ def _required() -> set[str]:
     return {part.strip() for part in os.environ.get("HOTLINE_REQUIRE", "").split(",") if part}
 
 
-def need(service: str, reason: str) -> None:
+def need(service: str, reason: str) -> NoReturn:
     """Skip the current test for ``reason``, or fail if ``service`` is required."""
     if service in _required():
         pytest.fail(f"{service} is required (HOTLINE_REQUIRE) but unavailable: {reason}")
-    pytest.skip(reason)
+    pytest.skip(f"{reason} (set HOTLINE_REQUIRE={service} to make this a failure)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A ``netns`` test runs only where network namespaces can be made (checked once)."""
+    if item.get_closest_marker("netns") is not None:
+        from tests.media.netns import netns_unavailable
+
+        reason = netns_unavailable()
+        if reason is not None:
+            need("netns", reason)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +70,7 @@ def redis_socket(redis_url: str) -> Iterator[str]:
     inside a network namespace (the file system is shared) and a ``unix://`` URL."""
     socat = shutil.which("socat")
     if socat is None:
-        pytest.fail("socat is needed to relay Redis to a Unix socket (.ci/run installs it)")
+        need("redis", "socat is needed to relay Redis to a Unix socket (.ci/run installs it)")
     parsed = urlsplit(redis_url)
     directory = Path(tempfile.mkdtemp(prefix="hotline-redis-"))
     path = directory / "redis.sock"

@@ -3,10 +3,15 @@
 aioice never gathers 127.0.0.1, and tests must never send traffic to the machine's real
 addresses, so each scenario runs in a child process under ``unshare -n`` (we are root):
 a namespace with only ``lo``, brought up with an extra address 127.0.0.2/8 for ICE.
+
+The tests that do so carry ``pytest.mark.netns``; tests/conftest.py asks
+``netns_unavailable()`` once and skips them (or fails them under
+``HOTLINE_REQUIRE=netns``) on a machine where namespaces cannot be made.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -17,20 +22,37 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import need
+
 ROOT = Path(__file__).resolve().parents[2]
 SETUP = 'ip link set lo up && ip addr add 127.0.0.2/8 dev lo && exec "$@"'
 
 
-def netns_available() -> bool:
-    return (
-        os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("ip") is not None
+@functools.cache
+def netns_unavailable() -> str | None:
+    """Why no network namespace can be made here (``None``: one can), asked once."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
+    if missing:
+        return f"network namespaces need {' and '.join(missing)} (util-linux, iproute2)"
+    probe = subprocess.run(
+        ["unshare", "-n", "ip", "link", "set", "lo", "up"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
+    if probe.returncode != 0:
+        return f"unshare -n failed: {probe.stderr.strip()[:200]}"
+    return None
 
 
 def run_scenario(name: str, timeout: float = 90, **params: Any) -> dict[str, Any]:
     """Run ``tests.media.scenarios.<name>(**params)`` in a new netns; its result dict."""
-    if not netns_available():
-        pytest.fail("netns tests need root, unshare and ip")
+    reason = netns_unavailable()
+    if reason is not None:
+        need("netns", reason)
     command = [
         "unshare", "-n", "sh", "-c", SETUP, "netns",
         sys.executable, "-m", "tests.media.scenarios", name, json.dumps(params),

@@ -1,23 +1,26 @@
-"""Outcomes reach a real database: SQLite through SQLAlchemy and the cases models."""
+"""Outcomes reach a real database: SQLite through SQLAlchemy and the cases models; a
+burst of them, in batches, on SQLite and on the real PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from bench.outcomes import burst, expected_rows
 from cases.db import Database
-from cases.models import Base, SessionRecord
+from cases.models import Base, SessionRecord, Ticket
 from hotline import keys
-from hotline.contact import Contact
+from hotline.contact import Contact, OutcomeWriter
 from routing import actions as act
 from signaling import protocol as p
 from signaling.backplane import MemoryBackplane
+from signaling.driver import BATCH_SIZE, Leader, Recorded
 from signaling.web import SIGNALING, setup_signaling
 from tests.signaling.conftest import SECRET, Peer, authenticate, make_config
 
@@ -84,3 +87,119 @@ async def test_answered_session_is_written_with_its_timestamps(
     assert row.answered_at is not None
     assert row.ended_at is not None
     assert row.queued_at <= row.offered_at <= row.answered_at <= row.ended_at
+
+
+# -- a burst, batched, on SQLite and PostgreSQL ------------------------------------------
+
+BURST = 1200  # callers; every third leaves a voicemail: 1,200 outcomes and 400 tickets
+ROWS = expected_rows(BURST)
+
+
+class CountingWriter(OutcomeWriter):
+    """The composition root's writer, noting each batch it is given; ``done`` once
+    ``expected`` rows have been written (a failed batch does not count)."""
+
+    def __init__(self, db: Database, expected: int) -> None:
+        super().__init__(lambda: db)
+        self.expected = expected
+        self.batches: list[int] = []
+        self.written = 0
+        self.done = asyncio.Event()
+
+    async def write_batch(self, items: Sequence[Recorded]) -> None:
+        self.batches.append(len(items))
+        await super().write_batch(items)
+        self.written += len(items)
+        if self.written >= self.expected:
+            self.done.set()
+
+
+async def burst_log(sessions: int) -> tuple[MemoryBackplane, str]:
+    """A memory backplane whose log already holds the whole burst; its last entry id."""
+    bp = MemoryBackplane()
+    await bp.start(lambda key, payload: None)
+    last = ""
+    for record in burst(sessions):
+        last = await bp.append(record)
+    return bp, last
+
+
+async def lead_until_written(bp: MemoryBackplane, writer: CountingWriter, **options: Any) -> None:
+    """Run a leader over ``bp`` until ``writer`` has written what it expects, then stop it."""
+    leader = Leader(bp, config=make_config(), record_outcome=writer, **options)
+    task = asyncio.create_task(leader.run())
+    try:
+        await asyncio.wait_for(writer.done.wait(), 60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def stored(db: Database) -> tuple[list[str], list[str | None]]:
+    async with db.session() as session:
+        sessions = list(await session.scalars(select(SessionRecord.id)))
+        tickets = list(await session.scalars(select(Ticket.session_id)))
+    return sessions, tickets
+
+
+def assert_burst_stored_once(sessions: list[str], tickets: list[str | None]) -> None:
+    assert sorted(sessions) == sorted(f"S-burst{i}" for i in range(BURST))
+    assert sorted(t or "" for t in tickets) == sorted(f"S-burst{i}" for i in range(2, BURST, 3))
+
+
+class TestBurst:
+    async def test_written_completely_once_in_batches(self, db: Database) -> None:
+        """A burst queued all at once reaches the database whole, each row once, in
+        batches of at most 500 rows (whole log entries), and the outcome cursor ends
+        at the last entry."""
+        bp, last = await burst_log(BURST)
+        writer = CountingWriter(db, ROWS)
+        await lead_until_written(bp, writer)
+        assert_burst_stored_once(*await stored(db))
+        assert sum(writer.batches) == ROWS
+        assert max(writer.batches) <= BATCH_SIZE
+        assert len(writer.batches) == 4  # 1,600 rows: 500 + 500 + 500 + 100, give or take one
+        assert bp.outcomes_cursor == last  # timers the leader appended since have none
+
+    async def test_batch_size_one_writes_entry_by_entry(self, db: Database) -> None:
+        """``batch_size=1`` writes one log entry (its outcome, and its ticket) at a time."""
+        bp, _ = await burst_log(30)
+        writer = CountingWriter(db, expected_rows(30))
+        await lead_until_written(bp, writer, batch_size=1)
+        assert writer.batches == [1, 1, 2] * 10  # leave, leave, voicemail (outcome + ticket)
+        sessions, tickets = await stored(db)
+        assert (len(sessions), len(tickets)) == (30, 10)
+
+    async def test_a_failure_mid_batch_loses_nothing(self, db: Database) -> None:
+        """The database refuses a statement halfway through a batch (its sessions are
+        inserted, its tickets fail): the batch is rolled back, retried whole, and in the
+        end every row is there exactly once."""
+        failures: list[str] = []
+
+        def refuse_tickets_once(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if not failures and statement.lstrip().upper().startswith("INSERT INTO TICKETS"):
+                failures.append(statement)
+                raise ConnectionResetError("the database went away mid-batch")
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", refuse_tickets_once)
+        try:
+            bp, last = await burst_log(BURST)
+            writer = CountingWriter(db, ROWS)
+            await lead_until_written(bp, writer)
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", refuse_tickets_once)
+        assert len(failures) == 1
+        assert sum(writer.batches) == ROWS + writer.batches[0]  # the first batch, twice
+        assert_burst_stored_once(*await stored(db))
+        assert bp.outcomes_cursor == last  # timers the leader appended since have none
+
+    async def test_a_batch_written_again_changes_nothing(self, db: Database) -> None:
+        """A writer that died after writing but before moving the outcome cursor has its
+        batches written again by the next leader: nothing is stored twice."""
+        bp, _ = await burst_log(BURST)
+        await lead_until_written(bp, CountingWriter(db, ROWS))
+        bp.outcomes_cursor = None  # the cursor move was lost: the next leader rewrites all
+        again = CountingWriter(db, ROWS)
+        await lead_until_written(bp, again)
+        assert sum(again.batches) == ROWS
+        assert_burst_stored_once(*await stored(db))
