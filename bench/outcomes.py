@@ -44,11 +44,16 @@ def burst(sessions: int, *, voicemail_every: int = 3, now: float = _T0) -> Itera
     categories = [q.id for q in default_queues()]
     for i in range(sessions):
         key = f"c:burst{i}"
-        base = {"t": "msg", "key": key, "conn": f"conn-{i}", "now": now + i * 0.001}
+        at = now + i * 0.001
+        yield {"t": "attach", "key": key, "conn": f"conn-{i}", "now": at}  # as nodes do
+        base = {"t": "msg", "key": key, "conn": f"conn-{i}", "now": at}
         join = {"type": "join_queue", "category": categories[i % len(categories)], "language": "zh"}
         yield {**base, "sid": f"S-burst{i}", "m": join}
         voicemail = voicemail_every > 0 and i % voicemail_every == voicemail_every - 1
-        yield {**base, "m": {"type": "request_voicemail" if voicemail else "leave_queue"}}
+        if voicemail:
+            yield {**base, "m": {"type": "request_voicemail", "message": f"留言 {i}"}}
+        else:
+            yield {**base, "m": {"type": "leave_queue"}}
 
 
 def expected_rows(sessions: int, *, voicemail_every: int = 3) -> int:

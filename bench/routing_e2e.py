@@ -163,6 +163,10 @@ async def _run(
         # The waiting sessions, arrived over the last two minutes (so every tier is open).
         t0 = time.time() - 120.0
         for i in range(sessions):
+            # Said hello (as a node records it), then joined; the socket is not kept.
+            await state.backplane.append(
+                {"t": "attach", "key": f"c:bench{i}", "conn": "bench", "now": t0 + i * 0.001}
+            )
             await state.backplane.append(
                 {
                     "t": "msg",

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from cases.phone import is_valid
 from cases.phone import mask as mask_phone
 from routing.model import AgentProfile, RoutingConfig
 from signaling import protocol as p
@@ -320,6 +321,8 @@ class Node:
             # The number stays out of the log: agents see it masked, a keyed hash
             # recognises a returning caller (DOMAIN.md: mask phone numbers).
             record["m"].pop("phone", None)
+            if msg.phone and not is_valid(msg.phone):
+                raise ProtocolError(ErrorCode.BAD_FIELD, "phone: not a valid phone number")
             if msg.phone:
                 record["caller"] = self.tokens.caller_key(msg.phone)
                 record["display"] = mask_phone(msg.phone)

@@ -18,8 +18,9 @@ Id = Annotated[str, Text(1, 64, r"[A-Za-z0-9][A-Za-z0-9._:-]*")]
 Language = Annotated[str, Text(2, 35, r"[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}")]
 
 
-# Digits with an optional leading +, spaces and dashes allowed as typed by people.
-Phone = Annotated[str, Text(3, 24, r"\+?[0-9][0-9 -]*[0-9]")]
+# A phone number as people type it (spaces, dashes, full-width digits, +86 …): the node
+# checks it with ``cases.phone`` (phonenumbers) and logs only its hash and mask.
+Phone = Annotated[str, Text(3, 32)]
 
 
 Reason = Annotated[str, Text(1, 200)]

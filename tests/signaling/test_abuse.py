@@ -47,6 +47,17 @@ class TestCallbacks:
         offer = await agent.expect(p.Offer)
         assert (offer.kind, offer.phone) == (p.OfferKind.CALLBACK, "139****5678")
 
+    async def test_the_number_must_be_a_phone_number(self, connect: Connect) -> None:
+        """Validated with ``cases.phone``: rubbish is refused, full-width digits are fine."""
+        caller, _queued = await queue_caller(connect, "u1")
+        await caller.send("request_callback", phone="123-45")
+        error = await caller.expect(p.Error)
+        assert (error.code, error.ref) == (p.ErrorCode.BAD_FIELD, "request_callback")
+        await caller.send("request_callback", phone="１３９ １２３４ ５６７８")
+        agent: Peer = await connect("agent:A1")
+        await agent.send("presence", state="available")
+        assert (await agent.expect(p.Offer)).phone == "139****5678"
+
     async def test_one_waiting_callback_per_number(self, connect: Connect) -> None:
         """Thirty phone-less callbacks on one token stayed in line; now a number may
         have one callback waiting, and a token has one session."""
