@@ -1,78 +1,279 @@
-// The agent desk: presence, ringing offers with their countdown, the live session.
+// The agent desk: presence, ringing offers with their countdown, the live call with
+// its media room (audio and video, mute, end, transfer).
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
+import { MediaRoom, attachStream, detachStream, resumePlayback } from "./room.js";
 
 const offers = new Map();
-let live = null;
+let live = null; // {session_id, room, caller}
+let stopped = false;
+
+const PRESENCE = {
+  available: "示闲 · available",
+  break: "小休 · break",
+  wrap_up: "话后整理 · wrap-up",
+  in_session: "通话中 · in a call",
+  offline: "离线 · offline",
+};
+const GREEN = {
+  wage_claim: "讨薪农民工 · Unpaid wages",
+  elderly: "老年人 · Elderly",
+  disabled: "残疾人 · Disabled",
+};
+const LANGUAGES = { zh: "普通话 · Mandarin", "zh-x-sichuan": "四川话 · Sichuanese", en: "English" };
+const DEVICE_NOTICES = {
+  camera_denied: "没有摄像头权限，本通话只有语音。 · The camera was not allowed: voice only.",
+  no_camera: "没有找到摄像头，本通话只有语音。 · No camera found: voice only.",
+  microphone_denied: "没有麦克风权限：来电者听不到您。 · The microphone was not allowed: the caller cannot hear you.",
+  no_microphone: "没有找到麦克风：来电者听不到您。 · No microphone found: the caller cannot hear you.",
+  device_changed: "设备已更换。 · Your device changed; the call goes on.",
+};
+
+function categoryLabel(code) {
+  const option = document.querySelector(`#transfer-queue option[value="${CSS.escape(code)}"]`);
+  return option ? option.textContent : code;
+}
 
 const signaling = new Signaling({ url: wsUrl("/ws"), onMessage, onStatus });
+const remotes = $("#remotes");
+const room = new MediaRoom({
+  send: (type, fields) => signaling.send(type, fields),
+  preview: $("#preview"),
+  onRemote: (participant, stream) => attachStream(remotes, participant, stream, live ? live.caller : ""),
+  onRemoteGone: (participant) => detachStream(remotes, participant),
+  onNotice(code, value) {
+    if (DEVICE_NOTICES[code]) $("#device-notice").textContent = DEVICE_NOTICES[code];
+    else if (code === "recording") show($("#recording-on"), value);
+    else if (code === "room_error") $("#device-notice").textContent = `音视频连接出错 · Media error: ${value}`;
+  },
+});
+window.hotline = { room, offers };
+
+function note(textContent) {
+  $("#desk-note").textContent = textContent;
+  show($("#desk-note"), Boolean(textContent));
+}
+
+function stopDesk(message, connection) {
+  stopped = true;
+  signaling.close();
+  offers.clear();
+  renderOffers();
+  endLive();
+  note(message);
+  $("#connection").textContent = connection;
+  $("#connection").dataset.state = "moved";
+  $("#presence").textContent = "—";
+  delete $("#presence").dataset.state;
+  for (const button of document.querySelectorAll(".desk button")) button.disabled = true;
+}
 
 function onStatus(state, code) {
-  const signedOut = code === 4003; // signed out or the session lapsed: no reconnecting
-  $("#connection").textContent = state === "open" ? "online" : signedOut ? "signed out" : "reconnecting…";
+  if (stopped) return;
+  if (code === 4001) {
+    stopDesk("坐席已在另一个标签页打开，此页已停止。请使用新的标签页。 · The desk moved to a newer tab; this one has stopped. Use the newer tab.",
+      "已移到其他标签页 · moved to another tab");
+    return;
+  }
+  if (code === 4003) {
+    stopDesk("您已退出登录，请重新登录。 · You are signed out; sign in again.", "已退出 · signed out");
+    return;
+  }
+  $("#connection").dataset.state = state;
+  $("#connection").textContent = state === "open" ? "在线 · online" : "正在重新连接… · reconnecting…";
+  if (state !== "open") {
+    // A dropped desk is signed out at once: its offers move on, its call goes back to the line.
+    $("#presence").textContent = PRESENCE.offline;
+    $("#presence").dataset.state = "offline";
+    offers.clear();
+    renderOffers();
+    if (live) {
+      endLive();
+      $("#last-outcome").textContent = "连接中断，来电已回到队列最前面。 · Connection lost: the caller went back to the head of the line.";
+    }
+  }
+}
+
+// A short two-tone chime for a new offer (no focus is taken).
+let audio = null;
+function chime() {
+  try {
+    audio = audio || new AudioContext();
+    const now = audio.currentTime;
+    for (const [i, freq] of [880, 660].entries()) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + i * 0.18);
+      gain.gain.exponentialRampToValueAtTime(0.25, now + i * 0.18 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.18 + 0.16);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + i * 0.18);
+      osc.stop(now + i * 0.18 + 0.17);
+    }
+  } catch {
+    // no sound on this device: the live region still says it
+  }
+}
+
+function describe(offer) {
+  const what = offer.kind === "callback" ? "回拨 · Callback" : "来电 · Incoming call";
+  return `${what}: ${categoryLabel(offer.category)}`;
 }
 
 function renderOffers() {
   const list = $("#offers");
+  const now = Date.now();
+  for (const [id, offer] of offers) if (offer.deadline <= now) offers.delete(id);
   list.replaceChildren();
   for (const offer of offers.values()) {
     const item = document.createElement("li");
     item.className = "offer";
     item.dataset.offerId = offer.offer_id;
-    const left = Math.max(0, Math.round((offer.deadline - Date.now()) / 1000));
-    const what = offer.kind === "callback" ? `Call back ${offer.phone || ""}` : "Incoming call";
-    item.innerHTML = `<strong></strong> <span class="meta"></span>
-      <button class="accept">Accept</button> <button class="reject">Reject</button>`;
-    item.querySelector("strong").textContent = `${what} · ${offer.category}`;
-    item.querySelector(".meta").textContent =
-      `${offer.priority} · waited ${formatWait(offer.waited_s)} · ${offer.language} · rings ${left}s`;
-    item.querySelector(".accept").addEventListener("click", () =>
-      signaling.send("accept", { offer_id: offer.offer_id }));
-    item.querySelector(".reject").addEventListener("click", () =>
-      signaling.send("reject", { offer_id: offer.offer_id, reason: "declined" }));
+    item.dataset.kind = offer.kind;
+    const left = Math.max(0, Math.round((offer.deadline - now) / 1000));
+    const waited = offer.waited_s + (now - offer.received) / 1000;
+    const what = document.createElement("span");
+    what.className = "what";
+    what.textContent = describe(offer);
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    const parts = [];
+    if (offer.town) parts.push(`${offer.town}`);
+    parts.push(`已等待 · waited ${formatWait(waited)}`);
+    parts.push(LANGUAGES[offer.language] || offer.language);
+    if (offer.kind === "callback" && offer.phone) parts.push(`☎ ${offer.phone}`);
+    else if (offer.phone) parts.push(`☎ ${offer.phone}`);
+    parts.push(`剩余 · rings ${left} 秒 s`);
+    meta.textContent = parts.join(" · ");
+    item.append(what);
+    if (GREEN[offer.priority]) {
+      const green = document.createElement("span");
+      green.className = "green";
+      green.textContent = `绿色通道 · Green channel: ${GREEN[offer.priority]}`;
+      item.append(green);
+    }
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    const accept = document.createElement("button");
+    accept.className = "accept";
+    accept.type = "button";
+    accept.textContent = "接听 · Accept";
+    accept.addEventListener("click", () => {
+      accept.disabled = true;
+      if (live === null) room.acquire(true); // the tap allows the devices
+      signaling.send("accept", { offer_id: offer.offer_id });
+    });
+    const reject = document.createElement("button");
+    reject.className = "reject";
+    reject.type = "button";
+    reject.textContent = "拒接 · Reject";
+    reject.addEventListener("click", () => {
+      signaling.send("reject", { offer_id: offer.offer_id, reason: "declined" });
+      offers.delete(offer.offer_id); // it leaves the screen at once
+      renderOffers();
+    });
+    actions.append(accept, reject);
+    item.append(meta, actions);
     list.append(item);
   }
   show($("#no-offers"), offers.size === 0);
 }
 
+function endLive() {
+  live = null;
+  room.leave();
+  remotes.replaceChildren();
+  show($("#live"), false);
+  show($("#recording-on"), false);
+  $("#device-notice").textContent = "";
+  setMute(false);
+}
+
+function setMute(muted) {
+  $("#mute").setAttribute("aria-pressed", String(muted));
+  $("#mute").textContent = muted ? "取消静音 · Unmute" : "静音 · Mute";
+}
+
 function onMessage(msg) {
+  if (room.handle(msg)) return;
   switch (msg.type) {
+    case "welcome":
+      note("");
+      break;
     case "presence_changed":
-      $("#presence").textContent = msg.state + (msg.reason ? ` (${msg.reason})` : "");
+      $("#presence").textContent = (PRESENCE[msg.state] || msg.state) + (msg.reason ? ` (${msg.reason})` : "");
       $("#presence").dataset.state = msg.state;
       break;
-    case "offer":
-      offers.set(msg.offer_id, { ...msg, deadline: Date.now() + msg.expires_in_s * 1000 });
+    case "offer": {
+      const fresh = !offers.has(msg.offer_id);
+      offers.set(msg.offer_id, { ...msg, received: Date.now(), deadline: Date.now() + msg.expires_in_s * 1000 });
       renderOffers();
+      if (fresh) {
+        chime();
+        $("#announce").textContent = `${describe(msg)} · ${GREEN[msg.priority] || ""}`;
+      }
       break;
+    }
     case "offer_cancelled":
       offers.delete(msg.offer_id);
       renderOffers();
       break;
-    case "connected":
-      for (const [id, offer] of offers) if (offer.session_id === msg.session_id) offers.delete(id);
+    case "connected": {
+      let accepted = null;
+      for (const [id, offer] of offers) {
+        if (offer.session_id === msg.session_id) {
+          accepted = offer;
+          offers.delete(id);
+        }
+      }
       renderOffers();
-      live = msg.session_id;
+      if (live && live.session_id === msg.session_id) break; // a repeated connected
+      live = {
+        session_id: msg.session_id,
+        room: msg.room,
+        caller: accepted ? `来电者 · Caller (${categoryLabel(accepted.category)})` : "来电者 · Caller",
+      };
+      $("#live-caller").textContent = live.caller;
       $("#live-session").textContent = msg.session_id;
       show($("#live"), true);
+      if (msg.room) room.join(msg.room);
       break;
+    }
     case "ended":
-      if (msg.session_id === live) {
-        live = null;
-        show($("#live"), false);
-      }
-      $("#last-outcome").textContent = `${msg.session_id}: ${msg.outcome}`;
+      if (live && msg.session_id === live.session_id) endLive();
+      $("#last-outcome").textContent = {
+        answered: "已接听并结束 · answered",
+        abandoned: "来电者已离开 · caller left",
+        callback_done: "已回拨 · called back",
+        voicemail: "已转为留言 · message taken",
+        transferred: "已转接 · transferred",
+        expired: "已过期 · expired",
+      }[msg.outcome] || msg.outcome;
       break;
     case "error":
-      $("#last-error").textContent = msg.detail;
+      if (msg.ref === "hello" && msg.code === "not_allowed") {
+        stopDesk("此账号不接听来电（只有律师、调解员、公证员和法律援助人员接听）。请使用班长页面查看线路。 · This account does not take calls (only lawyers, mediators, notaries and legal-aid staff do). Use the Supervisor page to watch the lines.",
+          "不接听来电 · not taking calls");
+      } else {
+        $("#last-error").textContent = `出错了 · Something went wrong: ${msg.detail}`;
+      }
       break;
   }
 }
 
-$("#go-available").addEventListener("click", () => signaling.send("presence", { state: "available" }));
+$("#go-available").addEventListener("click", () => {
+  if (!audio) try { audio = new AudioContext(); } catch { /* no sound */ }
+  signaling.send("presence", { state: "available" });
+});
 $("#go-break").addEventListener("click", () =>
   signaling.send("presence", { state: "break", reason: $("#break-reason").value || "break" }));
-$("#end-session").addEventListener("click", () => live && signaling.send("end", { session_id: live }));
+$("#end-session").addEventListener("click", () => live && signaling.send("end", { session_id: live.session_id }));
+$("#mute").addEventListener("click", () => {
+  room.setMuted(!room.muted);
+  setMute(room.muted);
+});
 $("#transfer").addEventListener("click", () =>
-  live && signaling.send("transfer", { session_id: live, to_queue: $("#transfer-queue").value }));
+  live && signaling.send("transfer", { session_id: live.session_id, to_queue: $("#transfer-queue").value }));
+$("#remotes").addEventListener("click", () => resumePlayback(remotes));
 setInterval(() => offers.size && renderOffers(), 1000);
 signaling.connect();

@@ -70,6 +70,7 @@ class TestContentSecurityPolicyInBrowser:
             caller = await browser.new_page()
             caller.on("console", lambda msg: refused.append(msg.text))
             await caller.goto(f"{url}/")
+            await caller.check("#recording-ok")
             await caller.click("#call")
             await caller.locator("#status-text").filter(has_text="You are in line").wait_for()
             agent = await browser.new_page()
