@@ -41,7 +41,9 @@ const room = new MediaRoom({
   send: (type, fields) => signaling && signaling.send(type, fields),
   preview: $("#preview"),
   onRemote(participant, stream) {
-    const tile = attachStream(remotes, participant, stream, agentName);
+    const tile = attachStream(remotes, participant, stream, agentName, {
+      voiceOnly: !call || call.media !== "video",
+    });
     show($("#tap-to-hear"), tile.classList.contains("blocked"));
   },
   onRemoteGone: (participant) => detachStream(remotes, participant),
@@ -95,9 +97,10 @@ function onStatus(socket, code) {
     setState("moved");
     return;
   }
-  if (signaling && !signaling.closedByUs && (state === "connected" || state === "queued")) {
-    setState(state === "connected" ? "reconnecting" : state);
-    if (state === "reconnecting") say("正在重新连接… · Reconnecting…", "请不要关闭此页面。 · Please keep this page open.");
+  if (signaling && !signaling.closedByUs && ["connected", "queued", "reconnecting"].includes(state)) {
+    if (state === "connected") setState("reconnecting");
+    say("正在重新连接… · Reconnecting…",
+      "请不要关闭此页面，您的位置会保留。 · Please keep this page open; your place is kept.");
   }
 }
 
@@ -129,7 +132,10 @@ function onMessage(msg) {
       setState("queued");
       $("#position").textContent = msg.position;
       $("#position-text").textContent = positionText(msg.position);
-      $("#wait").textContent = formatWait(msg.estimated_wait_s);
+      // No estimate when nobody who could take the call is on duty: no minutes promised.
+      if (msg.estimated_wait_s === 0) $("#wait").textContent = "正在为您接通律师 · ringing a lawyer now";
+      else if (msg.estimated_wait_s != null) $("#wait").textContent = formatWait(msg.estimated_wait_s);
+      show($("#wait-box"), msg.estimated_wait_s != null);
       show($("#position-box"), true);
       break;
     case "connected":

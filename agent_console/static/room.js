@@ -339,8 +339,8 @@ export class MediaRoom {
 }
 
 // A <video> for each remote participant (it plays their sound too; without a camera it
-// is shown as a voice tile). Returns the element.
-export function attachStream(container, participant, stream, label) {
+// is shown as a voice tile, and so is everyone in a voice-only call). Returns the element.
+export function attachStream(container, participant, stream, label, { voiceOnly = false } = {}) {
   let tile = container.querySelector(`[data-participant="${CSS.escape(participant)}"]`);
   if (!tile) {
     tile = document.createElement("figure");
@@ -356,7 +356,7 @@ export function attachStream(container, participant, stream, label) {
   const video = tile.querySelector("video");
   if (video.srcObject !== stream) video.srcObject = stream;
   tile.querySelector("figcaption").textContent = label || "";
-  tile.classList.toggle("voice", !stream.getVideoTracks().length);
+  tile.classList.toggle("voice", voiceOnly || !stream.getVideoTracks().length);
   video.play().catch(() => tile.classList.add("blocked"));
   return tile;
 }
