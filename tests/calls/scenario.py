@@ -174,6 +174,7 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     await agent.screenshot(path=str(out / "agent-offer-desktop.png"), full_page=True)
     await agent.set_viewport_size(PHONE)
     await agent.screenshot(path=str(out / "agent-offer-360.png"), full_page=True)
+    result["agent_offer_no_sideways"] = await agent.evaluate(NO_SIDEWAYS)
     await agent.set_viewport_size(DESKTOP)
     await offer.first.locator("button.reject").click()
     # Counted at once, before the server could say anything more.
@@ -203,6 +204,7 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     await agent.screenshot(path=str(out / "agent-call-desktop.png"), full_page=True)
     await agent.set_viewport_size(PHONE)
     await agent.screenshot(path=str(out / "agent-call-360.png"), full_page=True)
+    result["agent_call_no_sideways"] = await agent.evaluate(NO_SIDEWAYS)
     await agent.set_viewport_size(DESKTOP)
     result["session_before_reload"] = await caller.evaluate("window.hotline.session()")
 

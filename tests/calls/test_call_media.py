@@ -86,6 +86,10 @@ class TestCallEndToEnd:
     def test_rejected_offer_leaves_the_desk_at_once(self, call: dict[str, Any]) -> None:
         assert call["offers_after_reject"] == 0
 
+    def test_desk_fits_a_phone(self, call: dict[str, Any]) -> None:
+        assert call["agent_offer_no_sideways"]
+        assert call["agent_call_no_sideways"]
+
     def test_offer_is_announced_without_taking_focus(self, call: dict[str, Any]) -> None:
         assert "综合咨询" in call["announce"]
         assert call["focus_after_offer"] == "go-available"  # the button last pressed
