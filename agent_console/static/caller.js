@@ -28,6 +28,7 @@ let agentName = "";
 let opens = 0; // socket openings: a reopened socket means a new peer connection
 let joinedOn = -1;
 let callbackKept = false;
+let offDuty = false; // nobody is on duty: no wait is shown
 
 const DEVICE_NOTICES = {
   camera_denied: "没有摄像头权限，改为语音通话。 · The camera was not allowed: this is a voice call.",
@@ -77,7 +78,7 @@ function positionText(position) {
 }
 
 function showCallbackChoice(reason) {
-  const offDuty = reason === "off_duty";
+  offDuty = reason === "off_duty";
   $("#callback-why").textContent = offDuty
     ? "现在没有值班人员。我们可以回拨您（为您保留位置），或者您可以留言，工作日内答复。 · Nobody is on duty now. We can call you back (you keep your place), or leave a message and we answer by the next working day."
     : "等待时间较长。我们可以回拨您（为您保留位置），或者您可以留言。 · Waiting is long: we can call you back (you keep your place) or take a message.";
@@ -132,10 +133,9 @@ function onMessage(msg) {
       setState("queued");
       $("#position").textContent = msg.position;
       $("#position-text").textContent = positionText(msg.position);
-      // No estimate when nobody who could take the call is on duty: no minutes promised.
       if (msg.estimated_wait_s === 0) $("#wait").textContent = "正在为您接通律师 · ringing a lawyer now";
-      else if (msg.estimated_wait_s != null) $("#wait").textContent = formatWait(msg.estimated_wait_s);
-      show($("#wait-box"), msg.estimated_wait_s != null);
+      else $("#wait").textContent = formatWait(msg.estimated_wait_s); // null: "not known yet"
+      show($("#wait-box"), !offDuty); // off duty: a callback or a message, no minutes
       show($("#position-box"), true);
       break;
     case "connected":
@@ -211,6 +211,7 @@ function finish(main, more) {
   signaling = null;
   sessionId = null;
   callbackKept = false;
+  offDuty = false;
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(CALL_KEY);
   startButton.disabled = false;

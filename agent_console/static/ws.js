@@ -70,6 +70,8 @@ export function show(element, visible) {
 }
 
 export function formatWait(seconds) {
+  // None when nobody who could take the call is on duty: no minutes are promised.
+  if (seconds === null || seconds === undefined) return "暂无法估计 · not known yet";
   if (seconds < 60) return `${Math.round(seconds)} 秒 s`;
   return `${Math.round(seconds / 60)} 分钟 min`;
 }
