@@ -43,7 +43,11 @@ const room = new MediaRoom({
   onNotice(code, value) {
     if (DEVICE_NOTICES[code]) $("#device-notice").textContent = DEVICE_NOTICES[code];
     else if (code === "recording") show($("#recording-on"), value);
-    else if (code === "room_error") $("#device-notice").textContent = `音视频连接出错 · Media error: ${value}`;
+    else if (code === "hold") setHold(value.on);
+    else if (code === "participant" && value.role === "caller" && live) {
+      const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
+      if (tile && value.name) tile.textContent = value.name;
+    } else if (code === "room_error") $("#device-notice").textContent = `音视频连接出错 · Media error: ${value}`;
   },
 });
 window.hotline = { room, offers };
@@ -187,6 +191,12 @@ function endLive() {
   show($("#recording-on"), false);
   $("#device-notice").textContent = "";
   setMute(false);
+  setHold(false);
+}
+
+function setHold(on) {
+  $("#hold").setAttribute("aria-pressed", String(on));
+  $("#hold").textContent = on ? "恢复通话 · Resume" : "保持 · Hold";
 }
 
 function setMute(muted) {
@@ -272,6 +282,7 @@ $("#mute").addEventListener("click", () => {
   room.setMuted(!room.muted);
   setMute(room.muted);
 });
+$("#hold").addEventListener("click", () => room.hold($("#hold").getAttribute("aria-pressed") !== "true"));
 $("#transfer").addEventListener("click", () =>
   live && signaling.send("transfer", { session_id: live.session_id, to_queue: $("#transfer-queue").value }));
 $("#remotes").addEventListener("click", () => resumePlayback(remotes));

@@ -52,6 +52,14 @@ const room = new MediaRoom({
     if (DEVICE_NOTICES[code]) $("#device-notice").textContent = DEVICE_NOTICES[code];
     else if (code === "recording") show($("#recording-on"), value);
     else if (code === "muted_by_staff") setMuteButton(value);
+    else if (code === "hold" && value.self) {
+      $("#device-notice").textContent = value.on
+        ? "律师请您稍候，请不要挂断。 · The lawyer has put you on hold; please stay on the line."
+        : "";
+    } else if (code === "participant" && value.role === "host" && value.name) {
+      agentName = value.name;
+      $("#agent-name").textContent = agentName;
+    }
     else if (code === "room_error") $("#device-notice").textContent = `音视频连接出错 · Media error: ${value}`;
   },
 });

@@ -52,7 +52,8 @@ export class MediaRoom {
   // onRemoteGone(participant) place and remove the other side; onNotice(code, detail)
   // tells the page what happened to the devices or the room ("camera_denied",
   // "no_microphone", "microphone_denied", "device_changed", "recording", "left",
-  // "room_error", "muted_by_staff", "connection").
+  // "room_error", "muted_by_staff", "connection", "hold" {on, participant, self},
+  // "participant" {id, role, name} when someone's name becomes known).
   constructor({ send, onRemote, onRemoteGone, onNotice, preview }) {
     this.send = send;
     this.onRemote = onRemote || (() => {});
@@ -67,6 +68,7 @@ export class MediaRoom {
     this.wantVideo = false;
     this.remotes = new Map(); // participant id -> MediaStream
     this.senderOf = new Map(); // remote track id -> participant id (for stats)
+    this.people = new Map(); // participant id -> {role, name}, from participant_joined
     this.chain = Promise.resolve(); // room messages handled one at a time
     this.acquiring = null;
     this.joined = false;
@@ -189,6 +191,20 @@ export class MediaRoom {
       case "recording_started":
         this.onNotice("recording", true);
         return true;
+      case "room_notice":
+        if (msg.notice === "recording") this.onNotice("recording", true);
+        else if (msg.notice === "on_hold" || msg.notice === "resumed") {
+          this.onNotice("hold", { on: msg.notice === "on_hold", participant: msg.participant,
+            self: msg.participant === this.participant });
+        }
+        return true;
+      case "participant_joined":
+        this.people.set(msg.participant, { role: msg.role, name: msg.name || "" });
+        this.onNotice("participant", { id: msg.participant, role: msg.role, name: msg.name || "" });
+        return true;
+      case "participant_left":
+        this.people.delete(msg.participant);
+        return true;
       case "recording_stopped":
         this.onNotice("recording", false);
         return true;
@@ -244,6 +260,11 @@ export class MediaRoom {
   removeRemote(participant) {
     if (!this.remotes.delete(participant)) return;
     this.onRemoteGone(participant);
+  }
+
+  // The host puts the others on hold (the server cuts their routes both ways) or back.
+  hold(on) {
+    if (this.room) this.send("hold", { room: this.room, on });
   }
 
   // Mute: the track stops sending sound here and the server stops forwarding it.
@@ -303,6 +324,7 @@ export class MediaRoom {
     if (this.room && this.pc) this.send("leave_room", { room: this.room });
     this.teardown();
     this.room = null;
+    this.people.clear();
     if (this.local) for (const track of this.local.getTracks()) track.stop();
     this.local = null;
     if (this.preview) {
