@@ -29,6 +29,7 @@ from routing.actions import (
     StartTimer,
     TellPosition,
 )
+from routing.errors import InvalidRequest
 from routing.events import (
     AgentDisconnected,
     AgentSignedIn,
@@ -831,6 +832,7 @@ class TestTransfer:
         """A transfer records the leg as transferred and queues the caller afresh."""
         h = Harness()
         h.sign_in("a1")
+        h.sign_in("g1", skills={"general": 3}, presence=Presence.BREAK)
         h.enqueue("s1", priority="elderly")
         answer(h, "a1", "s1")
         h.advance(30)
@@ -845,9 +847,34 @@ class TestTransfer:
         assert h.engine.waiting(GENERAL) == ["s1-t"]
         assert h.engine.presence(AgentId("a1")) is Presence.WRAP_UP
         h.enqueue("other", "general")
-        acts = h.sign_in("g1", skills={"general": 3})
+        acts = h.send(AgentStateChanged, agent=AgentId("g1"), presence=Presence.AVAILABLE)
         offer = of(acts, OfferSession)[0]
         assert (offer.session, offer.priority, offer.waited_s) == ("s1-t", "elderly", 0.0)
+
+    def test_transfer_refused_when_nobody_could_take_it(self) -> None:
+        """A Sichuanese caller sent to a Mandarin-only queue, or to an agent who is not
+        signed in, was stranded without a word: the transfer is refused with the reason
+        and the call goes on."""
+        h = Harness()
+        h.sign_in("a1", languages=("zh", "zh-x-sichuan"))
+        h.sign_in("g1", skills={"general": 3})  # Mandarin only
+        h.enqueue("s1", language=Language("zh-x-sichuan"))
+        answer(h, "a1", "s1")
+        with pytest.raises(InvalidRequest, match="zh-x-sichuan"):
+            h.send(
+                TransferRequested,
+                session=SessionId("s1"),
+                new_session=SessionId("t1"),
+                to_queue=GENERAL,
+            )
+        with pytest.raises(InvalidRequest, match="agent nobody"):
+            h.send(
+                TransferRequested,
+                session=SessionId("s1"),
+                new_session=SessionId("t2"),
+                to_agent=AgentId("nobody"),
+            )
+        assert h.engine.session_state(SessionId("s1")) == "in_session"
 
     def test_blind_transfer_to_an_agent(self) -> None:
         """A transfer to a named agent waits for that agent."""
