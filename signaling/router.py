@@ -13,7 +13,8 @@ Records (JSON objects, field ``t``):
 * ``msg``    ``{key, conn, now, m, sid?, caller?, display?}``  a validated client message;
 * ``drop``   ``{key, conn, now}``  a connection closed;
 * ``timer``  ``{key, now}``  a timer fired (an engine timer, or ``grace:<caller key>``);
-* ``gone``   ``{key: process, keys, now}``  a process died holding these connections.
+* ``gone``   ``{key: process, keys, now}``  a process died holding these connections;
+* ``disposed`` ``{key, session, now}``  the agent recorded a session's disposition.
 
 Connection keys are ``a:<agent id>`` and ``c:<caller key>``.
 """
@@ -143,6 +144,8 @@ class Router:
         self.grace_s = grace_s
         self.tickets_per_hour = tickets_per_hour
         self.ticket_times: dict[str, list[float]] = {}
+        # agent -> the session whose disposition ends their wrap-up
+        self.awaiting: dict[str, str] = {}
         self.last_now = 0.0
         self.timers: dict[str, float] = {}
         self.agent_conns: dict[str, str] = {}
@@ -179,6 +182,7 @@ class Router:
                 "offers": {a: list(o) for a, o in self.offers.items()},
                 "offer_seq": self.offer_seq,
                 "ticket_times": self.ticket_times,
+                "awaiting": self.awaiting,
             },
         }
 
@@ -203,6 +207,7 @@ class Router:
         self.sessions = {sid: _Session(**s) for sid, s in state["sessions"].items()}
         self.offers = {a: (o[0], o[1]) for a, o in state["offers"].items()}
         self.offer_seq = int(state["offer_seq"])
+        self.awaiting = {str(k): str(v) for k, v in state.get("awaiting", {}).items()}
         self.ticket_times = {
             str(k): [float(t) for t in v] for k, v in state.get("ticket_times", {}).items()
         }
@@ -231,6 +236,8 @@ class Router:
                 self._on_timer(key, now, fx)
             elif kind == "gone":
                 self._on_gone(record.get("keys", []), now, fx)
+            elif kind == "disposed":
+                self._on_disposed(key, str(record.get("session")), now, fx)
             else:
                 log.error("skipping record of unknown kind %.40r", kind)
         except ProtocolError as exc:
@@ -302,6 +309,17 @@ class Router:
             self._start_timer(GRACE_PREFIX + key, now + self.grace_s, fx)
         elif session is None:
             del self.caller_conns[key]
+
+    def _on_disposed(self, key: str, sid: str, now: float, fx: Effects) -> None:
+        agent = AgentId(key[2:])
+        if self.awaiting.get(agent) != sid:
+            return  # an amendment, or a session that needed none
+        del self.awaiting[agent]
+        if self.engine.presence(agent) is RoutingPresence.WRAP_UP:
+            self._handle(
+                ev.AgentStateChanged(now=now, agent=agent, presence=RoutingPresence.AVAILABLE),
+                fx,
+            )
 
     def _on_gone(self, keys: list[str], now: float, fx: Effects) -> None:
         """A process died with these connections: each is dropped as if it had closed."""
@@ -448,6 +466,12 @@ class Router:
                     raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
                 self._handle(ev.SessionEnded(now=now, session=SessionId(sid_text)), fx)
             case p.SetPresence() if is_agent:
+                if msg.state is p.PresenceRequest.AVAILABLE and agent in self.awaiting:
+                    # Wrap-up lasts until the last call's disposition is recorded.
+                    raise ProtocolError(
+                        ErrorCode.BAD_STATE,
+                        f"record the disposition of {self.awaiting[agent]} first",
+                    )
                 if self.agent_conns.get(agent) != conn:
                     # Signed out earlier on this socket: sign in again with the profile
                     # the socket's hello carried.
@@ -661,9 +685,12 @@ class Router:
             p.Outcome.TRANSFERRED,
             p.Outcome.CALLBACK_DONE,
         ):
-            fx.deliveries.append(
-                (agent_key(action.agent), p.Ended(session_id=action.session, outcome=outcome))
-            )
+            queue = self.engine.config.queue(action.queue)
+            needed = queue is not None and queue.wrap_up_s is None
+            if needed:
+                self.awaiting[action.agent] = action.session
+            ended = p.Ended(session_id=action.session, outcome=outcome, disposition=needed)
+            fx.deliveries.append((agent_key(action.agent), ended))
         if session is None:
             return
         owner = session.owner
@@ -694,4 +721,7 @@ class Router:
             self._cancel_timer(GRACE_PREFIX + owner, fx)
             if self.caller_conns.get(owner, "") is None:
                 del self.caller_conns[owner]
-        fx.deliveries.append((owner, p.Ended(session_id=action.session, outcome=outcome)))
+        answered = outcome in (p.Outcome.ANSWERED, p.Outcome.CALLBACK_DONE)
+        fx.deliveries.append(
+            (owner, p.Ended(session_id=action.session, outcome=outcome, survey=answered))
+        )

@@ -57,6 +57,12 @@ class Signaling:
     leader: Leader
     sockets: Sockets
 
+    async def disposed(self, agent: str, session: str) -> None:
+        """The agent recorded ``session``'s disposition: their wrap-up may end."""
+        await self.backplane.append(
+            {"t": "disposed", "key": f"a:{agent}", "session": session, "now": time.time()}
+        )
+
     async def revoke(self, session_ref: str) -> None:
         """A staff web session is over (signed out): close its sockets on every process
         with 4003."""

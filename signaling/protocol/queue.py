@@ -202,9 +202,15 @@ class CallbackOffered:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ended:
+    """The session is over. To the agent, ``disposition`` says that wrap-up lasts until
+    its disposition is recorded (the desk's form); to the caller, ``survey`` that they
+    may rate the call."""
+
     type: ClassVar[str] = "ended"
     session_id: Id
     outcome: Outcome
+    disposition: bool = False
+    survey: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,88 @@
+"""A hotline call over real sockets: its room, its end, wrap-up until the disposition,
+transfers nobody could take."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from routing.model import RoutingConfig
+from signaling import protocol as p
+from signaling.web import SIGNALING
+from tests.signaling.conftest import Peer, make_config
+
+Connect = Callable[..., Any]
+
+
+async def call(connect: Connect, agent_name: str = "A1") -> tuple[Peer, Peer, p.Connected]:
+    agent: Peer = await connect(f"agent:{agent_name}")
+    await agent.send("presence", state="available")
+    caller: Peer = await connect("caller:u1")
+    await caller.send("join_queue", category="labour_wages", language="zh")
+    offer = await agent.expect(p.Offer)
+    await agent.send("accept", offer_id=offer.offer_id)
+    connected = await caller.expect(p.Connected)
+    assert (await agent.expect(p.Connected)) == connected
+    return agent, caller, connected
+
+
+class TestTheCallRoom:
+    async def test_connected_names_the_room_and_grants_it_until_the_end(
+        self, client: TestClient[Any, Any], connect: Connect
+    ) -> None:
+        agent, caller, connected = await call(connect)
+        assert connected.room == f"R-{connected.session_id}"
+        assert connected.agent_name == "A1"
+        node = client.app[SIGNALING].node
+        sessions = [c.room_session for c in node.conns.values()]
+        assert all(s is not None and s.granted(connected.room) for s in sessions)
+        await caller.send("end")
+        assert (await caller.expect(p.Ended)).survey is True
+        await agent.expect(p.Ended)
+        assert all(s is not None and not s.granted(connected.room) for s in sessions)
+
+
+class TestWrapUpUntilDisposition:
+    @pytest.fixture
+    def config(self) -> RoutingConfig:
+        base = make_config()
+        return dataclasses.replace(
+            base, queues=tuple(dataclasses.replace(q, wrap_up_s=None) for q in base.queues)
+        )
+
+    async def test_the_next_call_waits_for_the_disposition(
+        self, client: TestClient[Any, Any], connect: Connect
+    ) -> None:
+        """Ended tells the agent a disposition is needed; available is refused until it
+        is recorded; recording it ends wrap-up and the next caller is offered."""
+        agent, _caller, connected = await call(connect)
+        await agent.send("end", session_id=connected.session_id)
+        ended = await agent.expect(p.Ended)
+        assert ended.disposition is True
+        await agent.send("presence", state="available")
+        error = await agent.expect(p.Error)
+        assert (error.code, error.ref) == (p.ErrorCode.BAD_STATE, "presence")
+        assert connected.session_id in error.detail
+        other: Peer = await connect("caller:u2")
+        await other.send("join_queue", category="labour_wages", language="zh")
+        await client.app[SIGNALING].disposed("A1", connected.session_id)
+        offer = await agent.expect(p.Offer)
+        assert offer.category is p.Category.LABOUR_WAGES
+
+
+class TestTransfer:
+    async def test_refused_with_the_reason_when_nobody_could_take_it(
+        self, connect: Connect
+    ) -> None:
+        """The caller stays with the agent and the agent is told why."""
+        agent, caller, connected = await call(connect)
+        await agent.send("transfer", session_id=connected.session_id, to_agent="A9")
+        error = await agent.expect(p.Error)
+        assert (error.code, error.ref) == (p.ErrorCode.BAD_STATE, "transfer")
+        assert "A9" in error.detail
+        await caller.send("ping", nonce="still")
+        assert (await caller.expect(p.Pong)).nonce == "still"
