@@ -689,7 +689,7 @@ class Router:
             needed = queue is not None and queue.wrap_up_s is None
             if needed:
                 self.awaiting[action.agent] = action.session
-            ended = p.Ended(session_id=action.session, outcome=outcome, disposition=needed)
+            ended = p.Ended(session_id=action.session, outcome=outcome, disposition=needed or None)
             fx.deliveries.append((agent_key(action.agent), ended))
         if session is None:
             return
@@ -723,5 +723,5 @@ class Router:
                 del self.caller_conns[owner]
         answered = outcome in (p.Outcome.ANSWERED, p.Outcome.CALLBACK_DONE)
         fx.deliveries.append(
-            (owner, p.Ended(session_id=action.session, outcome=outcome, survey=answered))
+            (owner, p.Ended(session_id=action.session, outcome=outcome, survey=answered or None))
         )

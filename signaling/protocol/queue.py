@@ -209,8 +209,8 @@ class Ended:
     type: ClassVar[str] = "ended"
     session_id: Id
     outcome: Outcome
-    disposition: bool = False
-    survey: bool = False
+    disposition: bool | None = None  # true: a disposition is needed
+    survey: bool | None = None  # true: the caller may rate the call
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
