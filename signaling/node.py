@@ -164,8 +164,10 @@ class Node:
         outbox_size: int = 256,
         rooms: RoomService | None = None,
         refused: Callable[[str], None] | None = None,
+        known_town: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.backplane = backplane
+        self.known_town = known_town  # whether a town id is in the record
         # Called with a reason each time an abuse limit refuses something (``/metrics``).
         self.refused = refused or (lambda reason: None)
         self.rooms = rooms
@@ -313,6 +315,13 @@ class Node:
             "now": self.clock(),
             "m": {"type": msg.type, **encode(msg)},
         }
+        if (
+            isinstance(msg, p.JoinQueue)
+            and msg.town
+            and self.known_town is not None
+            and not await self.known_town(msg.town)
+        ):
+            raise ProtocolError(ErrorCode.BAD_FIELD, "town: not a town of this district")
         if isinstance(msg, p.JoinQueue | p.Transfer):
             record["sid"] = f"S-{uuid.uuid4().hex[:16]}"
         if isinstance(msg, p.RequestVoicemail) and conn.address:

@@ -101,6 +101,8 @@ class _Session:
     callback: bool = False
     agent: str | None = None
     number: str | None = None  # the keyed hash of the caller's phone number, if given
+    channel: str = "web_voice"
+    town: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -382,6 +384,8 @@ class Router:
                     priority=msg.priority.value,
                     language=msg.language,
                     number=_number(caller),
+                    channel=(msg.channel or p.Channel.WEB_VOICE).value,
+                    town=msg.town,
                 )
                 self.caller_session[key] = sid
                 try:
@@ -545,11 +549,13 @@ class Router:
 
     def _connected(self, sid: str, agent: str) -> p.Connected:
         name = self.profiles.get(agent, {}).get("name")
+        session = self.sessions.get(sid)
         return p.Connected(
             session_id=sid,
             agent_id=agent,
             room=call_room(sid),
             agent_name=str(name)[:80] if name else None,
+            channel=p.Channel(session.channel) if session else None,
         )
 
     def _queued(self, sid: str, queue: str, reason: p.QueuedReason | None = None) -> p.Queued:
@@ -598,6 +604,8 @@ class Router:
                             waited_s=max(0.0, action.waited_s),
                             language=session.language if session else None,
                             phone=action.callback_number,
+                            channel=p.Channel(session.channel) if session else None,
+                            town=session.town if session else None,
                         ),
                     )
                 )
@@ -705,6 +713,8 @@ class Router:
                 language=session.language,
                 callback=session.callback,
                 number=session.number,
+                channel=session.channel,
+                town=session.town,
             )
         if self.caller_session.get(owner) == action.session:
             if new is not None and new in self.sessions:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -110,6 +110,7 @@ def setup_signaling(
     clock: Callable[[], float] = time.time,
     rooms: RoomService | None = None,
     tickets_per_hour: int = 30,
+    known_town: Callable[[str], Awaitable[bool]] | None = None,
     allowed_origins: Iterable[str] = (),
     sockets_per_address: int = 50,
     client_address: ClientAddress = _remote,
@@ -192,6 +193,7 @@ def setup_signaling(
             clock=clock,
             rooms=rooms,
             refused=count_refusal,
+            known_town=known_town,
         )
         leader = Leader(
             backplane,

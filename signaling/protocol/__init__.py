@@ -29,6 +29,9 @@ from signaling.protocol.queue import (
     CancelReason as CancelReason,
 )
 from signaling.protocol.queue import (
+    Channel as Channel,
+)
+from signaling.protocol.queue import (
     Connected as Connected,
 )
 from signaling.protocol.queue import (

@@ -56,6 +56,13 @@ class CancelReason(enum.StrEnum):
     OTHER = "other"
 
 
+class Channel(enum.StrEnum):
+    """How the caller is with us (the phone comes with telephony)."""
+
+    WEB_VOICE = "web_voice"
+    WEB_VIDEO = "web_video"
+
+
 class CallbackReason(enum.StrEnum):
     """Why a callback (or a message) is offered to a waiting caller."""
 
@@ -80,6 +87,8 @@ class JoinQueue:
     priority: PriorityClass = PriorityClass.ORDINARY
     phone: Phone | None = None
     named_agent: Id | None = None
+    channel: Channel | None = None  # absent: web_voice
+    town: Id | None = None  # from GET /api/towns; checked against the record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,6 +198,7 @@ class Connected:
     agent_id: Id
     room: Id | None = None
     agent_name: Annotated[str, Text(1, 80)] | None = None
+    channel: Channel | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,6 +237,8 @@ class Offer:
     waited_s: Seconds = 0.0
     language: Language | None = None
     phone: Annotated[str, Text(1, 24)] | None = None
+    channel: Channel | None = None
+    town: Id | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

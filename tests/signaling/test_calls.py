@@ -86,3 +86,21 @@ class TestTransfer:
         assert "A9" in error.detail
         await caller.send("ping", nonce="still")
         assert (await caller.expect(p.Pong)).nonce == "still"
+
+
+class TestChannelAndTown:
+    async def test_the_offer_says_how_and_where_the_caller_is(self, connect: Connect) -> None:
+        agent: Peer = await connect("agent:A1")
+        caller: Peer = await connect("caller:u1")
+        await caller.send(
+            "join_queue",
+            category="labour_wages",
+            language="zh",
+            channel="web_video",
+            town="T-qingshan",
+        )
+        await agent.send("presence", state="available")
+        offer = await agent.expect(p.Offer)
+        assert (offer.channel, offer.town) == (p.Channel.WEB_VIDEO, "T-qingshan")
+        await agent.send("accept", offer_id=offer.offer_id)
+        assert (await caller.expect(p.Connected)).channel is p.Channel.WEB_VIDEO
