@@ -111,6 +111,8 @@ def setup_signaling(
     rooms: RoomService | None = None,
     tickets_per_hour: int = 30,
     known_town: Callable[[str], Awaitable[bool]] | None = None,
+    keep_number: Callable[[str, str], Awaitable[None]] | None = None,
+    reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
     allowed_origins: Iterable[str] = (),
     sockets_per_address: int = 50,
     client_address: ClientAddress = _remote,
@@ -194,6 +196,8 @@ def setup_signaling(
             rooms=rooms,
             refused=count_refusal,
             known_town=known_town,
+            keep_number=keep_number,
+            reveal_number=reveal_number,
         )
         leader = Leader(
             backplane,

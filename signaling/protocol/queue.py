@@ -242,6 +242,17 @@ class Offer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackNumber:
+    """The full number to call back, sent only to the agent a callback is offered to,
+    right after the ``offer`` (which, like every other screen, shows it masked)."""
+
+    type: ClassVar[str] = "callback_number"
+    offer_id: Id
+    session_id: Id
+    phone: Annotated[str, Text(3, 32)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OfferCancelled:
     type: ClassVar[str] = "offer_cancelled"
     offer_id: Id

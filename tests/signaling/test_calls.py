@@ -104,3 +104,77 @@ class TestChannelAndTown:
         assert (offer.channel, offer.town) == (p.Channel.WEB_VIDEO, "T-qingshan")
         await agent.send("accept", offer_id=offer.offer_id)
         assert (await caller.expect(p.Connected)).channel is p.Channel.WEB_VIDEO
+
+
+class NumberStore:
+    """An in-memory stand-in for the audited store (``cases.callbacks``): the Node keeps
+    numbers there and asks it for them; what it is given is what the tests check."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, str] = {}
+        self.revealed: list[tuple[str, str]] = []
+
+    async def keep(self, session: str, number: str) -> None:
+        self.kept[session] = number
+
+    async def reveal(self, session: str, identity: Any) -> str | None:
+        self.revealed.append((session, identity.user_id))
+        return self.kept.get(session)
+
+
+@pytest.fixture
+def numbers() -> NumberStore:
+    return NumberStore()
+
+
+@pytest.fixture
+async def number_client(
+    aiohttp_client: Callable[..., Any], outcomes: Any, numbers: NumberStore
+) -> TestClient[Any, Any]:
+    from aiohttp import web
+
+    from signaling.backplane import MemoryBackplane
+    from signaling.web import setup_signaling
+    from tests.signaling.conftest import SECRET, authenticate
+
+    app = web.Application()
+    setup_signaling(
+        app,
+        backplane_factory=MemoryBackplane,
+        authenticate=authenticate,
+        record_outcome=outcomes.record,
+        engine_config=make_config(),
+        resume_secret=SECRET,
+        keep_number=numbers.keep,
+        reveal_number=numbers.reveal,
+    )
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    await client.app[SIGNALING].leader.leading.wait()
+    return client
+
+
+class TestCallbackNumber:
+    async def test_only_the_agent_offered_the_callback_gets_the_full_number(
+        self, number_client: TestClient[Any, Any], numbers: NumberStore
+    ) -> None:
+        async def peer(who: str) -> Peer:
+            ws = await number_client.ws_connect(f"/ws?as={who}")
+            one = Peer(ws)
+            await one.send("hello")
+            await one.expect(p.Welcome)
+            return one
+
+        caller = await peer("caller:u1")
+        await caller.send("join_queue", category="labour_wages", language="zh")
+        queued = await caller.expect(p.Queued)
+        await caller.send("request_callback", phone="+86 139-1234-5678")
+        await caller.send("ping")
+        await caller.expect(p.Pong)
+        assert numbers.kept == {queued.session_id: "+86 139-1234-5678"}
+        agent = await peer("agent:A1")
+        await agent.send("presence", state="available")
+        offer = await agent.expect(p.Offer)
+        assert (offer.kind, offer.phone) == (p.OfferKind.CALLBACK, "139****5678")
+        number = await agent.expect(p.CallbackNumber)
+        assert (number.offer_id, number.phone) == (offer.offer_id, "+86 139-1234-5678")
+        assert numbers.revealed == [(queued.session_id, "user-A1")]
