@@ -142,11 +142,12 @@ function renderOffers() {
     const meta = document.createElement("span");
     meta.className = "meta";
     const parts = [];
-    if (offer.town) parts.push(`${offer.town}`);
+    parts.push(offer.channel === "web_video" ? "视频 · Video" : "语音 · Voice");
+    if (offer.town) parts.push(`乡镇 · Town ${offer.town}`);
     parts.push(`已等待 · waited ${formatWait(waited)}`);
     parts.push(LANGUAGES[offer.language] || offer.language);
-    if (offer.kind === "callback" && offer.phone) parts.push(`☎ ${offer.phone}`);
-    else if (offer.phone) parts.push(`☎ ${offer.phone}`);
+    // The full number comes only to this desk, for a callback (callback_number).
+    if (offer.full_phone || offer.phone) parts.push(`☎ ${offer.full_phone || offer.phone}`);
     parts.push(`剩余 · rings ${left} 秒 s`);
     meta.textContent = parts.join(" · ");
     item.append(what);
@@ -164,7 +165,8 @@ function renderOffers() {
     accept.textContent = "接听 · Accept";
     accept.addEventListener("click", () => {
       accept.disabled = true;
-      if (live === null) room.acquire(true); // the tap allows the devices
+      // The tap allows the devices; a voice call needs no camera.
+      if (live === null) room.acquire(offer.channel === "web_video");
       signaling.send("accept", { offer_id: offer.offer_id });
     });
     const reject = document.createElement("button");
@@ -194,6 +196,41 @@ function endLive() {
   setHold(false);
 }
 
+// Wrap-up lasts until the call's disposition is recorded (docs/protocol.md, "ended").
+function askDisposition(sessionId) {
+  const form = $("#disposition");
+  form.dataset.session = sessionId;
+  form.reset();
+  $("#disposition-error").textContent = "";
+  show(form, true);
+}
+
+$("#disposition").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const data = new FormData(form);
+  const body = { kind: data.get("kind"), category: data.get("category") };
+  const notes = String(data.get("notes") || "").trim();
+  if (notes) body.notes = notes;
+  const csrf = document.querySelector("input[name=csrf_token]");
+  let response;
+  try {
+    response = await fetch(`/api/sessions/${encodeURIComponent(form.dataset.session)}/disposition`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf ? csrf.value : "" },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    response = null;
+  }
+  if (response && response.ok) {
+    show(form, false);
+    $("#last-outcome").textContent += " · 已记录处置 · disposition recorded";
+  } else {
+    $("#disposition-error").textContent = "未能记录处置，请重试。 · The disposition was not recorded; please try again.";
+  }
+});
+
 function setHold(on) {
   $("#hold").setAttribute("aria-pressed", String(on));
   $("#hold").textContent = on ? "恢复通话 · Resume" : "保持 · Hold";
@@ -221,6 +258,14 @@ function onMessage(msg) {
       if (fresh) {
         chime();
         $("#announce").textContent = `${describe(msg)} · ${GREEN[msg.priority] || ""}`;
+      }
+      break;
+    }
+    case "callback_number": {
+      const offer = offers.get(msg.offer_id);
+      if (offer) {
+        offer.full_phone = msg.phone;
+        renderOffers();
       }
       break;
     }
@@ -259,6 +304,7 @@ function onMessage(msg) {
         transferred: "已转接 · transferred",
         expired: "已过期 · expired",
       }[msg.outcome] || msg.outcome;
+      if (msg.disposition) askDisposition(msg.session_id);
       break;
     case "error":
       if (msg.ref === "hello" && msg.code === "not_allowed") {

@@ -166,6 +166,7 @@ function onMessage(msg) {
       showCallbackChoice(msg.reason);
       break;
     case "ended":
+      if (msg.survey) askRating(msg.session_id);
       finish("通话结束 · Finished", {
         answered: "感谢您致电 12348。 · Thank you for calling 12348.",
         abandoned: "您已离开排队。 · You left the line.",
@@ -226,10 +227,36 @@ function finish(main, more) {
   show(form, true);
 }
 
+// An answered call invites a rating (docs/protocol.md, "ended"), sent with the caller token.
+let survey = null;
+function askRating(session) {
+  survey = { session, token: sessionStorage.getItem(TOKEN_KEY) };
+  show($("#survey"), true);
+}
+
+$("#survey").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!survey || !event.submitter) return;
+  const { session, token } = survey;
+  survey = null;
+  show($("#survey"), false);
+  try {
+    await fetch(`/api/sessions/${encodeURIComponent(session)}/survey`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ rating: Number(event.submitter.value) }),
+    });
+  } catch {
+    // the rating is a courtesy: nothing more to say if it did not arrive
+  }
+  detail.textContent = "谢谢您的评价。 · Thank you for your rating.";
+});
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (startButton.disabled || signaling) return; // a double tap opens one session
   startButton.disabled = true;
+  show($("#survey"), false);
   const data = new FormData(form);
   joinRequest = {
     category: data.get("category"),
@@ -241,6 +268,7 @@ form.addEventListener("submit", async (event) => {
   const named = String(data.get("named_agent") || "");
   if (named) joinRequest.named_agent = named;
   call = { media: data.get("media") === "video" ? "video" : "voice", phone };
+  joinRequest.channel = call.media === "video" ? "web_video" : "web_voice";
   enterCallView();
   say("正在连接 · Connecting…");
   // Ask for the devices now, while the tap counts as the person's consent.

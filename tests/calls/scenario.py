@@ -225,6 +225,9 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     await caller.locator("#call-status[data-state=ended]").wait_for()
     await agent.locator("[data-testid=live]").wait_for(state="hidden")
     await agent.locator("[data-testid=last-outcome]").filter(has_text="answered").wait_for()
+    await agent.locator("[data-testid=disposition]").wait_for()
+    result["disposition_asked"] = True
+    result["survey_asked"] = await caller.locator("[data-testid=survey]").is_visible()
     result["caller_end_text"] = await caller.locator("#status-text").text_content()
     result["agent_end_text"] = await agent.locator("[data-testid=last-outcome]").text_content()
     result["tokens_fetched"] = len(tokens)

@@ -78,6 +78,17 @@ class TestCallEndToEnd:
         assert call["caller_end_text"] == "通话结束 · Finished"
         assert "answered" in call["agent_end_text"]
 
+    def test_wrap_up_asks_the_disposition_and_the_caller_a_rating(
+        self, call: dict[str, Any]
+    ) -> None:
+        """After the end the desk shows the disposition form (wrap-up lasts until it is
+        recorded) and the caller is invited to rate the call."""
+        assert call["disposition_asked"]
+        assert call["survey_asked"]
+
+    def test_video_call_is_announced_as_video(self, call: dict[str, Any]) -> None:
+        assert "视频 · Video" in call["offer_text"]
+
     def test_double_tap_on_start_opens_one_session(self, call: dict[str, Any]) -> None:
         """Start tapped twice: one caller token, one socket (and one more after the reload)."""
         assert call["tokens_fetched"] == 1
