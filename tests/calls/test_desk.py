@@ -99,3 +99,29 @@ class TestCallerNobodyOnDuty:
             assert await page.evaluate(
                 "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
             )
+
+
+class TestLawyerLost:
+    async def test_caller_is_told_and_keeps_the_head_of_the_line(
+        self, seeded: Database, tmp_path: Path, chromium_path: str
+    ) -> None:
+        """The lawyer's desk closes mid-call: the caller's page leaves the call view and
+        says the lawyer's connection dropped and that they are first in line again."""
+        app = await create_app(make_settings(seeded.url, tmp_path))
+        async with serve(app) as url, chromium(chromium_path) as browser:
+            agent = await signed_in(browser, url, "law")
+            await agent.locator("[data-testid=presence][data-state=break]").wait_for()
+            caller = await (await browser.new_context(locale="zh-CN")).new_page()
+            await caller.goto(f"{url}/")
+            await caller.check("#recording-ok")
+            await caller.click("#call")
+            await caller.locator("#call-status[data-state=queued]").wait_for()
+            await agent.click("#go-available")
+            await agent.locator("[data-testid=offers] li.offer button.accept").click()
+            await caller.locator("#call-status[data-state=connected]").wait_for()
+            assert await caller.locator("[data-testid=in-call]").is_visible()
+            await agent.context.close()
+            await caller.locator("#status-text").filter(has_text="律师的连接中断了").wait_for()
+            assert "排在最前面" in (await caller.text_content("#status-detail") or "")
+            assert not await caller.locator("[data-testid=in-call]").is_visible()
+            assert await caller.get_attribute("#call-status", "data-state") == "queued"
