@@ -187,7 +187,7 @@ function renderOffers() {
 
 function endLive() {
   live = null;
-  room.leave();
+  room.leave(false); // the server takes both out of a call's room when it ends
   remotes.replaceChildren();
   show($("#live"), false);
   show($("#recording-on"), false);

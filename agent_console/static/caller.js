@@ -213,7 +213,7 @@ function enterCallView() {
 function finish(main, more) {
   setState("ended");
   say(main, more);
-  room.leave();
+  room.leave(false); // the server takes both out of a call's room when it ends
   remotes.replaceChildren();
   for (const box of [$("#position-box"), callbackBox, inCall, muteButton, $("#leave")]) show(box, false);
   if (signaling) signaling.close();

@@ -319,9 +319,10 @@ export class MediaRoom {
     this.senderOf.clear();
   }
 
-  // Leave the room and release the devices.
-  leave() {
-    if (this.room && this.pc) this.send("leave_room", { room: this.room });
+  // Leave the room and release the devices; `tell` false when the server has already
+  // taken us out (a call's room on `ended`).
+  leave(tell = true) {
+    if (tell && this.room && this.pc) this.send("leave_room", { room: this.room });
     this.teardown();
     this.room = null;
     this.people.clear();
