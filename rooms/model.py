@@ -7,7 +7,8 @@ Every lifecycle here is an enum with an explicit table of allowed transitions
 from __future__ import annotations
 
 import enum
-from typing import NewType
+from collections.abc import Mapping
+from typing import Any, NewType
 
 from rooms.errors import IllegalTransition
 
@@ -81,22 +82,22 @@ class Recording(enum.IntEnum):
     ON = 1
 
 
-_MODES: dict[Mode, frozenset[Mode]] = {
+_MODES = {
     Mode.JOINT: frozenset({Mode.HOLD}),
     Mode.HOLD: frozenset({Mode.JOINT}),
 }
-_LIFECYCLE: dict[Lifecycle, frozenset[Lifecycle]] = {
+_LIFECYCLE = {
     Lifecycle.OPEN: frozenset({Lifecycle.CLOSED}),
-    Lifecycle.CLOSED: frozenset(),
+    Lifecycle.CLOSED: frozenset[Lifecycle](),
 }
-_RECORDING: dict[Recording, frozenset[Recording]] = {
+_RECORDING = {
     Recording.OFF: frozenset({Recording.ON}),
     Recording.ON: frozenset({Recording.OFF}),
 }
-TRANSITIONS: dict[type[enum.IntEnum], dict[object, frozenset[object]]] = {
-    Mode: dict(_MODES),
-    Lifecycle: dict(_LIFECYCLE),
-    Recording: dict(_RECORDING),
+TRANSITIONS: dict[type[enum.IntEnum], Mapping[Any, frozenset[Any]]] = {
+    Mode: _MODES,
+    Lifecycle: _LIFECYCLE,
+    Recording: _RECORDING,
 }
 
 
