@@ -139,7 +139,10 @@ class MediaRooms:
             policy = self.policies[room] = Policy(room)
         role = _role(peer, room)
         actions = policy.handle(rev.Joined(ParticipantId(pid), role, identity.display_name))
-        await self._apply(media_room, actions)
+        # The notices go out after the Node has sent ``room_joined`` (this returns to it
+        # without yielding), so a joiner learns who is there once it is in.
+        await self._apply(media_room, actions, notify=False)
+        asyncio.get_running_loop().call_soon(self._notify, room, actions)
         log.info("room_join", extra={"room": room, "participant": pid, "role": role.value})
         return answer
 
@@ -238,7 +241,9 @@ class MediaRooms:
             raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
         await self._apply(media_room, actions)
 
-    async def _apply(self, media_room: Room, actions: list[ra.Action]) -> None:
+    async def _apply(
+        self, media_room: Room, actions: list[ra.Action], *, notify: bool = True
+    ) -> None:
         """Routes first, then recording, then the notices (sent even if recording failed)."""
         room = media_room.id
         media_room.apply_routes(actions)
@@ -253,7 +258,8 @@ class MediaRooms:
         except RecordingError as exc:
             raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
         finally:
-            self._notify(room, actions)
+            if notify:
+                self._notify(room, actions)
 
     def _left_policy(self, room: str, pid: str) -> None:
         """Tell the policy someone left; the notices go out, the room closes by itself.
