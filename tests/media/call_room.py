@@ -85,9 +85,7 @@ async def call_room(seconds: float = 1.0) -> dict[str, Any]:
         offer = agent.last("offer")
         assert offer is not None
         await agent.send(type="accept", offer_id=offer["offer_id"])
-        await _until(
-            lambda: all(b.last("connected") for b in (agent, caller)), "both connected"
-        )
+        await _until(lambda: all(b.last("connected") for b in (agent, caller)), "both connected")
         connected = caller.last("connected")
         assert connected is not None
         room, session_id = connected["room"], connected["session_id"]
