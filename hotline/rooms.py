@@ -173,6 +173,9 @@ class MediaRooms:
             raise RoomRefused(Code.NOT_ALLOWED, "only staff in the room and supervisors")
         if not identity.roles & OVERSEERS:
             self._seat(peer, room)
+            policy = self.policies.get(room)
+            if policy is None or not policy.may_see_figures(ParticipantId(peer.participant_id)):
+                raise RoomRefused(Code.NOT_ALLOWED, "only staff in the room and supervisors")
         media_room = self.manager.rooms.get(room)
         if media_room is None:
             raise RoomRefused(Code.NOT_IN_ROOM, f"room {room} is not open")
