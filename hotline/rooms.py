@@ -4,17 +4,17 @@ Signaling cannot import media (DESIGN.md), so this composition-root module joins
 room messages from a WebSocket become calls on this process's ``media.RoomManager``, and
 media's errors become ``room_error`` codes.
 
-Who may enter is decided here, from the identity: signed-in staff, any room (the first
-to enter opens it); the caller of an answered call, that call's room (``connected``
-gives it to their connection until ``ended``); an invited party, only the room its room
-token was issued for (``Identity.room``, the token's scope, DESIGN.md "Security"), once
-staff have opened it; a caller's own token, which is for the queue, no room at all.
-Quality figures (``get_room_stats``): staff in the room, and supervisors and admins
-whether or not they are in it; never callers.
+Who may enter, and in which role, is ``rooms.admission.admit``'s, from the identity:
+signed-in staff, any room, as host (the first to enter opens it); the caller of an
+answered call, that call's room (``connected`` gives it to their connection until
+``ended``), as ``caller``; an invited party, only the room its room token was issued for
+(``Identity.room``, the token's scope, DESIGN.md "Security"), once it is open, as
+``party``; a caller's own token, which is for the queue, no room at all. Quality figures
+(``get_room_stats``): staff in the room, and supervisors and admins whether or not they
+are in it; never callers.
 
-Everything else about a room is its policy's (``rooms.Room``, one per media room): the
-role each participant joins in (staff as host; the caller of a call as ``caller``, an
-invited party as ``party``), who hears whom (hold, mute: ``SetRoute`` cells media
+Everything else about a room is its policy's (``rooms.Room``, one per media room): who
+hears whom (hold, mute: ``SetRoute`` cells media
 applies), who may mute, hold or record, and that a hotline call's room (``R-<session>``)
 is recorded from its first join and cannot stop recording until it closes. This module
 feeds the policy what happened, refuses what it refuses (``room_error``), and carries
@@ -51,8 +51,9 @@ from media.errors import (
 from media.manager import RoomManager
 from media.room import Room
 from media.stats import ParticipantStats
-from rooms import ParticipantId, Role, session_of
+from rooms import ParticipantId, session_of
 from rooms import Room as Policy
+from rooms.admission import admit
 from rooms.errors import BadState, NotAllowed, NotInRoom
 from signaling import protocol as p
 from signaling.rooms import RoomPeer, RoomRefused
@@ -91,14 +92,18 @@ class MediaRooms:
 
     async def join(self, peer: RoomPeer, room: str, sdp: str) -> str:
         identity = peer.identity
-        if identity.kind != "staff" and not peer.granted(room):
-            if identity.room is None:
-                raise RoomRefused(Code.NOT_ALLOWED, "your token admits to no room")
-            if identity.room != room:
-                raise RoomRefused(Code.NOT_ALLOWED, "your token is for another room")
-            if room not in self.manager.rooms:
-                # Only staff open rooms: an anonymous token cannot create one (capacity).
-                raise RoomRefused(Code.BAD_STATE, "the room is not open yet; try again")
+        try:
+            role = admit(
+                room,
+                staff=identity.kind == "staff",
+                granted=peer.granted(room),
+                token_room=identity.room,
+                is_open=room in self.manager.rooms,
+            )
+        except NotAllowed as exc:
+            raise RoomRefused(Code.NOT_ALLOWED, str(exc)) from exc
+        except BadState as exc:
+            raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
         try:
             media_room = self.manager.get_or_create(room)
         except RoomFullError as exc:
@@ -137,7 +142,6 @@ class MediaRooms:
         policy = self.policies.get(room)
         if policy is None:
             policy = self.policies[room] = Policy(room)
-        role = _role(peer, room)
         actions = policy.handle(rev.Joined(ParticipantId(pid), role, identity.display_name))
         # The notices go out after the Node has sent ``room_joined`` (this returns to it
         # without yielding), so a joiner learns who is there once it is in.
@@ -321,13 +325,6 @@ class MediaRooms:
     def _tell(peers: dict[str, RoomPeer], msg: p.ServerMessage) -> None:
         for peer in list(peers.values()):
             peer.send(msg)
-
-
-def _role(peer: RoomPeer, room: str) -> Role:
-    """The role a connection joins in: staff host; the caller of a call; else a party."""
-    if peer.identity.kind == "staff":
-        return Role.HOST
-    return Role.CALLER if peer.granted(room) else Role.PARTY
 
 
 def _message(room: str, notice: ra.Notify) -> p.ServerMessage:

@@ -17,6 +17,7 @@ from rooms.actions import (
     StartRecording,
     StopRecording,
 )
+from rooms.admission import admit
 from rooms.errors import BadState, IllegalTransition, NotAllowed, NotInRoom, RecordingRequired
 from rooms.events import HoldAsked, Joined, Left, MuteAsked, RecordingAsked
 from rooms.model import Lifecycle, Mode, ParticipantId, Recording, Role, check
@@ -262,3 +263,24 @@ class TestPure:
                 for name in names:
                     top = name.split(".")[0]
                     assert top in sys.stdlib_module_names or top == "rooms", (path, name)
+
+
+class TestAdmission:
+    def test_staff_host_any_room(self) -> None:
+        """Signed-in staff enter any room, open or not, as host."""
+        assert admit("x", staff=True, granted=False, token_room=None, is_open=False) is Role.HOST
+
+    def test_the_caller_of_a_call_enters_its_room_first_if_need_be(self) -> None:
+        """A connection granted the call's room enters it as caller, even unopened."""
+        role = admit("R-S-1", staff=False, granted=True, token_room=None, is_open=False)
+        assert role is Role.CALLER
+
+    def test_an_invited_party_enters_its_open_room_only(self) -> None:
+        """A room token admits to its room once open, as party; else refused."""
+        assert admit("m", staff=False, granted=False, token_room="m", is_open=True) is Role.PARTY
+        with pytest.raises(BadState):
+            admit("m", staff=False, granted=False, token_room="m", is_open=False)
+        with pytest.raises(NotAllowed):
+            admit("m", staff=False, granted=False, token_room="other", is_open=True)
+        with pytest.raises(NotAllowed):
+            admit("m", staff=False, granted=False, token_room=None, is_open=True)
