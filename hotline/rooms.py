@@ -5,7 +5,8 @@ room messages from a WebSocket become calls on this process's ``media.RoomManage
 media's errors become ``room_error`` codes.
 
 Who may enter, and in which role, is ``rooms.admission.admit``'s, from the identity:
-signed-in staff, any room, as host (the first to enter opens it); the caller of an
+signed-in staff, any room (the first to enter opens it), as host if they have an agent
+role, else (supervisors, admins) as a monitoring supervisor; the caller of an
 answered call, that call's room (``connected`` gives it to their connection until
 ``ended``), as ``caller``; an invited party, only the room its room token was issued for
 (``Identity.room``, the token's scope, DESIGN.md "Security"), once it is open, as
@@ -56,6 +57,7 @@ from rooms import Room as Policy
 from rooms.admission import admit
 from rooms.errors import BadState, NotAllowed, NotInRoom
 from signaling import protocol as p
+from signaling.identity import AGENT_ROLES
 from signaling.rooms import RoomPeer, RoomRefused
 
 log = logging.getLogger("hotline.rooms")
@@ -96,6 +98,7 @@ class MediaRooms:
             role = admit(
                 room,
                 staff=identity.kind == "staff",
+                agent=bool(identity.roles & AGENT_ROLES),
                 granted=peer.granted(room),
                 token_room=identity.room,
                 is_open=room in self.manager.rooms,

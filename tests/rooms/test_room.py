@@ -267,8 +267,10 @@ class TestPure:
 
 class TestAdmission:
     def test_staff_host_any_room(self) -> None:
-        """Signed-in staff enter any room, open or not, as host."""
+        """Signed-in agents enter any room, open or not, as host; other staff monitor."""
         assert admit("x", staff=True, granted=False, token_room=None, is_open=False) is Role.HOST
+        role = admit("x", staff=True, agent=False, granted=False, token_room=None, is_open=True)
+        assert role is Role.SUPERVISOR
 
     def test_the_caller_of_a_call_enters_its_room_first_if_need_be(self) -> None:
         """A connection granted the call's room enters it as caller, even unopened."""
