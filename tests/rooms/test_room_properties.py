@@ -19,7 +19,7 @@ from rooms import Room
 from rooms.actions import Action, SetRoute, StartRecording, StopRecording
 from rooms.errors import RoomPolicyError
 from rooms.events import Event, HoldAsked, Joined, Left, MuteAsked, RecordingAsked
-from rooms.model import KINDS, Lifecycle, ParticipantId, Recording, Role
+from rooms.model import KINDS, SILENT, Lifecycle, ParticipantId, Recording, Role
 
 PEOPLE = [ParticipantId(f"p{i}") for i in range(4)]
 person = st.sampled_from(PEOPLE)
@@ -79,6 +79,8 @@ def _check(room: Room, media: MediaModel, actions: list[Action]) -> None:
                     assert not media.allows(source, destination, k), "hold leaks"
                 if (source, k) in room.muted_by:
                     assert not media.allows(source, destination, k), "a muted track leaks"
+                if room.members[source].role in SILENT:
+                    assert not media.allows(source, destination, k), "a monitor is heard"
     if room.recording_required and room.lifecycle is Lifecycle.OPEN and room.members:
         assert room.recording is Recording.ON
         assert media.recording
@@ -89,7 +91,7 @@ def _check(room: Room, media: MediaModel, actions: list[Action]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(room_id=st.sampled_from(["R-S-1", "mediation-1"]), program=st.lists(event, max_size=40))
 def test_invariants_hold_after_every_event(room_id: str, program: list[Event]) -> None:
-    """Hold, mute, self-routing and recording invariants hold after every event."""
+    """Hold, mute, monitor, self-routing and recording invariants hold after every event."""
     room = Room(room_id)
     media = MediaModel()
     for ev in program:
