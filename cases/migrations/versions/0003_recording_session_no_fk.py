@@ -35,6 +35,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # A recording whose session was never stored cannot keep the link under the key.
+    op.execute(
+        "UPDATE recordings SET session_id = NULL WHERE session_id IS NOT NULL"
+        " AND session_id NOT IN (SELECT id FROM sessions)"
+    )
     with op.batch_alter_table("recordings", naming_convention=_NAMING) as batch:
         batch.drop_index("ix_recordings_session_id")
         batch.create_foreign_key(_fk_name(), "sessions", ["session_id"], ["id"])
