@@ -20,6 +20,9 @@ from signaling.protocol.queue import (
     Accept as Accept,
 )
 from signaling.protocol.queue import (
+    CallbackNumber as CallbackNumber,
+)
+from signaling.protocol.queue import (
     CallbackOffered as CallbackOffered,
 )
 from signaling.protocol.queue import (
@@ -27,6 +30,9 @@ from signaling.protocol.queue import (
 )
 from signaling.protocol.queue import (
     CancelReason as CancelReason,
+)
+from signaling.protocol.queue import (
+    Channel as Channel,
 )
 from signaling.protocol.queue import (
     Connected as Connected,
@@ -293,6 +299,7 @@ ServerMessage = (
     | CallbackOffered
     | Ended
     | Offer
+    | CallbackNumber
     | OfferCancelled
     | PresenceChanged
     | Error
@@ -321,6 +328,7 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         CallbackOffered,
         Ended,
         Offer,
+        CallbackNumber,
         OfferCancelled,
         PresenceChanged,
         Error,
