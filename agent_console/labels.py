@@ -103,10 +103,11 @@ KINDS: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def label(kind: str, code: object) -> str:
-    """The current locale's name of ``code`` (a str or an enum), or "—"."""
+def label(kind: str, code: object, unknown: str = "—") -> str:
+    """The current locale's name of ``code`` (a str or an enum); ``unknown`` for a code
+    without one (a dash, or a name staff gave it, such as a skill of their own)."""
     msgid = KINDS[kind].get(str(code))
-    return gettext(msgid) if msgid else "—"
+    return gettext(msgid) if msgid else unknown
 
 
 def code_labels() -> dict[str, dict[str, str]]:
