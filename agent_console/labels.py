@@ -57,6 +57,14 @@ CANCEL_REASON: Mapping[str, str] = {
     "voicemail": N_("The caller left a message"),
     "other": N_("Other reason"),
 }
+# Why the server changed an agent's presence (routing, signaling.router); an agent's
+# own break reason is free text and shown as typed.
+PRESENCE_REASON: Mapping[str, str] = {
+    "signed in": N_("just signed in"),
+    "signed out": N_("signed out"),
+    "disconnected": N_("connection lost"),
+    "missed offers": N_("missed calls"),
+}
 ROLE: Mapping[str, str] = {
     "lawyer": N_("Duty lawyer"),
     "mediator": N_("People's mediator"),
@@ -94,6 +102,7 @@ KINDS: Mapping[str, Mapping[str, str]] = {
     "category": CATEGORY,
     "priority": PRIORITY,
     "presence": PRESENCE,
+    "presence_reason": PRESENCE_REASON,
     "outcome": OUTCOME,
     "cancel_reason": CANCEL_REASON,
     "role": ROLE,
