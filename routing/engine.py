@@ -263,7 +263,7 @@ class Engine(Core):
         if place is None:
             # A new arrival is last in its priority level: count, don't sort.
             position = sum(n for lv, n in q.level_counts.items() if lv >= s.level)
-            s.told_pos, s.told_est, s.told_at = position, self._estimate(q, position), now
+            s.told_pos, s.told_est, s.told_at = position, self._estimate(q, s, position), now
             actions.append(TellPosition(s.id, position, s.told_est))
         else:
             self._positions_dirty(q, now, actions)
