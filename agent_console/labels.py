@@ -76,6 +76,7 @@ ROLE: Mapping[str, str] = {
 LANGUAGE: Mapping[str, str] = {
     "zh": N_("Mandarin"),
     "zh-x-sichuan": N_("Sichuanese"),
+    "zh-yue": N_("Cantonese"),
     "en": N_("English"),
 }
 OFFER_KIND: Mapping[str, str] = {
