@@ -29,6 +29,7 @@ from routing.actions import (
     StartTimer,
     TellPosition,
 )
+from routing.errors import InvalidRequest
 from routing.events import (
     AgentDisconnected,
     AgentSignedIn,
@@ -45,7 +46,7 @@ from routing.events import (
     VoicemailRequested,
 )
 from routing.ids import AgentId, CallerKey, Language, QueueId, SessionId, TimerKey
-from routing.model import AgentChoice, LongWaitAction, Shift
+from routing.model import AgentChoice, LongWaitAction, RoutingConfig, Shift
 from routing.presence import Presence
 
 
@@ -826,11 +827,31 @@ class TestPositions:
         assert of(acts, TellPosition) == []
 
 
+class TestWrapUpUntilDisposition:
+    def test_wrap_up_lasts_until_the_agent_ends_it(self) -> None:
+        """With ``wrap_up_s=None`` (the hotline: a disposition ends it) the agent stays in
+        wrap-up, with no timer, until asking for available; then the next call comes."""
+        cfg = config(queue("labour", wrap_up_s=None))
+        assert RoutingConfig.from_dict(cfg.to_dict()) == cfg
+        h = Harness(cfg)
+        h.sign_in("a1")
+        h.enqueue("s1")
+        answer(h, "a1", "s1")
+        h.send(SessionEnded, session=SessionId("s1"))
+        h.enqueue("s2")
+        h.advance(3600)
+        assert h.engine.presence(AgentId("a1")) is Presence.WRAP_UP
+        assert not any(k.startswith("wrap:") for k in h.timers)
+        acts = h.send(AgentStateChanged, agent=AgentId("a1"), presence=Presence.AVAILABLE)
+        assert offers(acts) == [("a1", "s2")]
+
+
 class TestTransfer:
     def test_blind_transfer_to_a_queue(self) -> None:
         """A transfer records the leg as transferred and queues the caller afresh."""
         h = Harness()
         h.sign_in("a1")
+        h.sign_in("g1", skills={"general": 3}, presence=Presence.BREAK)
         h.enqueue("s1", priority="elderly")
         answer(h, "a1", "s1")
         h.advance(30)
@@ -845,9 +866,34 @@ class TestTransfer:
         assert h.engine.waiting(GENERAL) == ["s1-t"]
         assert h.engine.presence(AgentId("a1")) is Presence.WRAP_UP
         h.enqueue("other", "general")
-        acts = h.sign_in("g1", skills={"general": 3})
+        acts = h.send(AgentStateChanged, agent=AgentId("g1"), presence=Presence.AVAILABLE)
         offer = of(acts, OfferSession)[0]
         assert (offer.session, offer.priority, offer.waited_s) == ("s1-t", "elderly", 0.0)
+
+    def test_transfer_refused_when_nobody_could_take_it(self) -> None:
+        """A Sichuanese caller sent to a Mandarin-only queue, or to an agent who is not
+        signed in, was stranded without a word: the transfer is refused with the reason
+        and the call goes on."""
+        h = Harness()
+        h.sign_in("a1", languages=("zh", "zh-x-sichuan"))
+        h.sign_in("g1", skills={"general": 3})  # Mandarin only
+        h.enqueue("s1", language=Language("zh-x-sichuan"))
+        answer(h, "a1", "s1")
+        with pytest.raises(InvalidRequest, match="zh-x-sichuan"):
+            h.send(
+                TransferRequested,
+                session=SessionId("s1"),
+                new_session=SessionId("t1"),
+                to_queue=GENERAL,
+            )
+        with pytest.raises(InvalidRequest, match="agent nobody"):
+            h.send(
+                TransferRequested,
+                session=SessionId("s1"),
+                new_session=SessionId("t2"),
+                to_agent=AgentId("nobody"),
+            )
+        assert h.engine.session_state(SessionId("s1")) == "in_session"
 
     def test_blind_transfer_to_an_agent(self) -> None:
         """A transfer to a named agent waits for that agent."""
