@@ -79,6 +79,12 @@ LANGUAGE: Mapping[str, str] = {
     "zh-yue": N_("Cantonese"),
     "en": N_("English"),
 }
+# signaling.protocol.Channel: how the caller is with us.
+CHANNEL: Mapping[str, str] = {
+    "web_voice": N_("Web voice call"),
+    "web_video": N_("Web video call"),
+    "phone": N_("Telephone"),
+}
 OFFER_KIND: Mapping[str, str] = {
     "call": N_("Incoming call"),
     "callback": N_("Callback"),
@@ -108,6 +114,7 @@ KINDS: Mapping[str, Mapping[str, str]] = {
     "cancel_reason": CANCEL_REASON,
     "role": ROLE,
     "language": LANGUAGE,
+    "channel": CHANNEL,
     "offer_kind": OFFER_KIND,
     "error": ERROR,
 }
