@@ -1,5 +1,6 @@
 // The agent desk: presence, ringing offers with their countdown, the live call with
 // its media room (audio and video, mute, end, transfer).
+import { label, t } from "./i18n.js";
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
 import { MediaRoom, attachStream, detachStream, resumePlayback } from "./room.js";
 
@@ -7,31 +8,13 @@ const offers = new Map();
 let live = null; // {session_id, room, caller}
 let stopped = false;
 
-const PRESENCE = {
-  available: "示闲 · available",
-  break: "小休 · break",
-  wrap_up: "话后整理 · wrap-up",
-  in_session: "通话中 · in a call",
-  offline: "离线 · offline",
-};
-const GREEN = {
-  wage_claim: "讨薪农民工 · Unpaid wages",
-  elderly: "老年人 · Elderly",
-  disabled: "残疾人 · Disabled",
-};
-const LANGUAGES = { zh: "普通话 · Mandarin", "zh-x-sichuan": "四川话 · Sichuanese", en: "English" };
 const DEVICE_NOTICES = {
-  camera_denied: "没有摄像头权限，本通话只有语音。 · The camera was not allowed: voice only.",
-  no_camera: "没有找到摄像头，本通话只有语音。 · No camera found: voice only.",
-  microphone_denied: "没有麦克风权限：来电者听不到您。 · The microphone was not allowed: the caller cannot hear you.",
-  no_microphone: "没有找到麦克风：来电者听不到您。 · No microphone found: the caller cannot hear you.",
-  device_changed: "设备已更换。 · Your device changed; the call goes on.",
+  camera_denied: t("The camera was not allowed: voice only."),
+  no_camera: t("No camera found: voice only."),
+  microphone_denied: t("The microphone was not allowed: the caller cannot hear you."),
+  no_microphone: t("No microphone found: the caller cannot hear you."),
+  device_changed: t("Your device changed; the call goes on."),
 };
-
-function categoryLabel(code) {
-  const option = document.querySelector(`#transfer-queue option[value="${CSS.escape(code)}"]`);
-  return option ? option.textContent : code;
-}
 
 const signaling = new Signaling({ url: wsUrl("/ws"), onMessage, onStatus });
 const remotes = $("#remotes");
@@ -47,7 +30,7 @@ const room = new MediaRoom({
     else if (code === "participant" && value.role === "caller" && live) {
       const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
       if (tile && value.name) tile.textContent = value.name;
-    } else if (code === "room_error") $("#device-notice").textContent = `音视频连接出错 · Media error: ${value}`;
+    } else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
   },
 });
 window.hotline = { room, offers };
@@ -74,25 +57,25 @@ function stopDesk(message, connection) {
 function onStatus(state, code) {
   if (stopped) return;
   if (code === 4001) {
-    stopDesk("坐席已在另一个标签页打开，此页已停止。请使用新的标签页。 · The desk moved to a newer tab; this one has stopped. Use the newer tab.",
-      "已移到其他标签页 · moved to another tab");
+    stopDesk(t("The desk moved to a newer tab; this one has stopped. Use the newer tab."),
+      t("moved to another tab"));
     return;
   }
   if (code === 4003) {
-    stopDesk("您已退出登录，请重新登录。 · You are signed out; sign in again.", "已退出 · signed out");
+    stopDesk(t("You are signed out; sign in again."), t("Signed out"));
     return;
   }
   $("#connection").dataset.state = state;
-  $("#connection").textContent = state === "open" ? "在线 · online" : "正在重新连接… · reconnecting…";
+  $("#connection").textContent = state === "open" ? t("Online") : t("Reconnecting…");
   if (state !== "open") {
     // A dropped desk is signed out at once: its offers move on, its call goes back to the line.
-    $("#presence").textContent = PRESENCE.offline;
+    $("#presence").textContent = label("presence", "offline");
     $("#presence").dataset.state = "offline";
     offers.clear();
     renderOffers();
     if (live) {
       endLive();
-      $("#last-outcome").textContent = "连接中断，来电已回到队列最前面。 · Connection lost: the caller went back to the head of the line.";
+      $("#last-outcome").textContent = t("Connection lost: the caller went back to the head of the line.");
     }
   }
 }
@@ -120,8 +103,10 @@ function chime() {
 }
 
 function describe(offer) {
-  const what = offer.kind === "callback" ? "回拨 · Callback" : "来电 · Incoming call";
-  return `${what}: ${categoryLabel(offer.category)}`;
+  return t("{what}: {category}", {
+    what: label("offer_kind", offer.kind),
+    category: label("category", offer.category),
+  });
 }
 
 function renderOffers() {
@@ -142,19 +127,19 @@ function renderOffers() {
     const meta = document.createElement("span");
     meta.className = "meta";
     const parts = [];
-    parts.push(offer.channel === "web_video" ? "视频 · Video" : "语音 · Voice");
-    if (offer.town) parts.push(`乡镇 · Town ${offer.town}`);
-    parts.push(`已等待 · waited ${formatWait(waited)}`);
-    parts.push(LANGUAGES[offer.language] || offer.language);
+    parts.push(offer.channel === "web_video" ? t("Video call") : t("Voice call"));
+    if (offer.town) parts.push(t("Town {town}", { town: offer.town }));
+    parts.push(t("waited {wait}", { wait: formatWait(waited) }));
+    parts.push(label("language", offer.language, offer.language));
     // The full number comes only to this desk, for a callback (callback_number).
     if (offer.full_phone || offer.phone) parts.push(`☎ ${offer.full_phone || offer.phone}`);
-    parts.push(`剩余 · rings ${left} 秒 s`);
+    parts.push(t("rings for {left} s more", { left }));
     meta.textContent = parts.join(" · ");
     item.append(what);
-    if (GREEN[offer.priority]) {
+    if (offer.priority && offer.priority !== "ordinary") {
       const green = document.createElement("span");
       green.className = "green";
-      green.textContent = `绿色通道 · Green channel: ${GREEN[offer.priority]}`;
+      green.textContent = t("Green channel: {who}", { who: label("priority", offer.priority) });
       item.append(green);
     }
     const actions = document.createElement("span");
@@ -162,7 +147,7 @@ function renderOffers() {
     const accept = document.createElement("button");
     accept.className = "accept";
     accept.type = "button";
-    accept.textContent = "接听 · Accept";
+    accept.textContent = t("Accept");
     accept.addEventListener("click", () => {
       accept.disabled = true;
       // The tap allows the devices; a voice call needs no camera.
@@ -172,7 +157,7 @@ function renderOffers() {
     const reject = document.createElement("button");
     reject.className = "reject";
     reject.type = "button";
-    reject.textContent = "拒接 · Reject";
+    reject.textContent = t("Reject");
     reject.addEventListener("click", () => {
       signaling.send("reject", { offer_id: offer.offer_id, reason: "declined" });
       offers.delete(offer.offer_id); // it leaves the screen at once
@@ -225,20 +210,20 @@ $("#disposition").addEventListener("submit", async (event) => {
   }
   if (response && response.ok) {
     show(form, false);
-    $("#last-outcome").textContent += " · 已记录处置 · disposition recorded";
+    $("#last-outcome").textContent = t("{outcome}; disposition recorded", { outcome: $("#last-outcome").textContent });
   } else {
-    $("#disposition-error").textContent = "未能记录处置，请重试。 · The disposition was not recorded; please try again.";
+    $("#disposition-error").textContent = t("The disposition was not recorded; please try again.");
   }
 });
 
 function setHold(on) {
   $("#hold").setAttribute("aria-pressed", String(on));
-  $("#hold").textContent = on ? "恢复通话 · Resume" : "保持 · Hold";
+  $("#hold").textContent = on ? t("Resume") : t("Hold");
 }
 
 function setMute(muted) {
   $("#mute").setAttribute("aria-pressed", String(muted));
-  $("#mute").textContent = muted ? "取消静音 · Unmute" : "静音 · Mute";
+  $("#mute").textContent = muted ? t("Unmute") : t("Mute");
 }
 
 function onMessage(msg) {
@@ -248,7 +233,12 @@ function onMessage(msg) {
       note("");
       break;
     case "presence_changed":
-      $("#presence").textContent = (PRESENCE[msg.state] || msg.state) + (msg.reason ? ` (${msg.reason})` : "");
+      $("#presence").textContent = msg.reason
+        ? t("{state} ({reason})", {
+          state: label("presence", msg.state),
+          reason: label("presence_reason", msg.reason, msg.reason),
+        })
+        : label("presence", msg.state);
       $("#presence").dataset.state = msg.state;
       break;
     case "offer": {
@@ -257,7 +247,7 @@ function onMessage(msg) {
       renderOffers();
       if (fresh) {
         chime();
-        $("#announce").textContent = `${describe(msg)} · ${GREEN[msg.priority] || ""}`;
+        $("#announce").textContent = describe(msg);
       }
       break;
     }
@@ -286,7 +276,7 @@ function onMessage(msg) {
       live = {
         session_id: msg.session_id,
         room: msg.room,
-        caller: accepted ? `来电者 · Caller (${categoryLabel(accepted.category)})` : "来电者 · Caller",
+        caller: accepted ? t("Caller ({category})", { category: label("category", accepted.category) }) : t("Caller"),
       };
       $("#live-caller").textContent = live.caller;
       $("#live-session").textContent = msg.session_id;
@@ -296,22 +286,15 @@ function onMessage(msg) {
     }
     case "ended":
       if (live && msg.session_id === live.session_id) endLive();
-      $("#last-outcome").textContent = {
-        answered: "已接听并结束 · answered",
-        abandoned: "来电者已离开 · caller left",
-        callback_done: "已回拨 · called back",
-        voicemail: "已转为留言 · message taken",
-        transferred: "已转接 · transferred",
-        expired: "已过期 · expired",
-      }[msg.outcome] || msg.outcome;
+      $("#last-outcome").textContent = label("outcome", msg.outcome);
       if (msg.disposition) askDisposition(msg.session_id);
       break;
     case "error":
       if (msg.ref === "hello" && msg.code === "not_allowed") {
-        stopDesk("此账号不接听来电（只有律师、调解员、公证员和法律援助人员接听）。请使用班长页面查看线路。 · This account does not take calls (only lawyers, mediators, notaries and legal-aid staff do). Use the Supervisor page to watch the lines.",
-          "不接听来电 · not taking calls");
+        stopDesk(t("This account does not take calls (only lawyers, mediators, notaries and legal-aid staff do). Use the Supervisor page to watch the lines."),
+          t("not taking calls"));
       } else {
-        $("#last-error").textContent = `出错了 · Something went wrong: ${msg.detail}`;
+        $("#last-error").textContent = label("error", msg.code, t("Something went wrong; please try again."));
       }
       break;
   }

@@ -106,7 +106,7 @@ async def call(chromium_path: str, shots: str, seconds: float = 2.0) -> dict[str
 
 async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[str, Any]) -> None:
     log = result["console"]
-    agent_context = await browser.new_context(viewport=DESKTOP)
+    agent_context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
     agent = await agent_context.new_page()
     agent.on("console", lambda m: log.append(f"agent: {m.text}"))
     frames: list[str] = []
@@ -133,7 +133,9 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     await agent.locator("[data-testid=presence][data-state=break]").wait_for()
 
     result["step"] = "caller page"
-    caller_context = await browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
+    caller_context = await browser.new_context(
+        viewport=PHONE, has_touch=True, is_mobile=True, locale="zh-CN"
+    )
     caller = await caller_context.new_page()
     caller.on("console", lambda m: log.append(f"caller: {m.text}"))
     tokens: list[str] = []
@@ -206,6 +208,18 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     await agent.screenshot(path=str(out / "agent-call-360.png"), full_page=True)
     result["agent_call_no_sideways"] = await agent.evaluate(NO_SIDEWAYS)
     await agent.set_viewport_size(DESKTOP)
+    result["step"] = "hold and resume"
+    await agent.click("#hold")
+    await agent.locator("#hold[aria-pressed=true]").wait_for()
+    notice = caller.locator("[data-testid=device-notice]")
+    await notice.filter(has_text="稍候").wait_for()
+    result["hold_notice"] = await notice.text_content()
+    await agent.click("#hold")
+    await agent.locator("#hold[aria-pressed=false]").wait_for()
+    await caller.wait_for_function(
+        "document.querySelector('[data-testid=device-notice]').textContent === ''"
+    )
+    result["held_and_resumed"] = True
     result["session_before_reload"] = await caller.evaluate("window.hotline.session()")
 
     result["step"] = "caller reloads"
@@ -224,7 +238,7 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     await caller.click("#leave")
     await caller.locator("#call-status[data-state=ended]").wait_for()
     await agent.locator("[data-testid=live]").wait_for(state="hidden")
-    await agent.locator("[data-testid=last-outcome]").filter(has_text="answered").wait_for()
+    await agent.locator("[data-testid=last-outcome]").filter(has_text="已接听").wait_for()
     await agent.locator("[data-testid=disposition]").wait_for()
     result["disposition_asked"] = True
     result["survey_asked"] = await caller.locator("[data-testid=survey]").is_visible()

@@ -75,8 +75,8 @@ class TestCallEndToEnd:
 
     def test_caller_hangs_up_and_both_see_the_end(self, call: dict[str, Any]) -> None:
         assert call["step"] == "done"
-        assert call["caller_end_text"] == "通话结束 · Finished"
-        assert "answered" in call["agent_end_text"]
+        assert call["caller_end_text"] == "通话结束"
+        assert call["agent_end_text"] == "已接听"
 
     def test_wrap_up_asks_the_disposition_and_the_caller_a_rating(
         self, call: dict[str, Any]
@@ -87,7 +87,11 @@ class TestCallEndToEnd:
         assert call["survey_asked"]
 
     def test_video_call_is_announced_as_video(self, call: dict[str, Any]) -> None:
-        assert "视频 · Video" in call["offer_text"]
+        assert "视频通话" in call["offer_text"]
+
+    def test_hold_tells_the_caller_and_resume_clears_it(self, call: dict[str, Any]) -> None:
+        assert call["hold_notice"] == "律师请您稍候，请不要挂断。"
+        assert call["held_and_resumed"]
 
     def test_double_tap_on_start_opens_one_session(self, call: dict[str, Any]) -> None:
         """Start tapped twice: one caller token, one socket (and one more after the reload)."""
@@ -102,16 +106,16 @@ class TestCallEndToEnd:
         assert call["agent_call_no_sideways"]
 
     def test_offer_is_announced_without_taking_focus(self, call: dict[str, Any]) -> None:
-        assert "综合咨询" in call["announce"]
+        assert call["announce"] == "来电：综合法律咨询"
         assert call["focus_after_offer"] == "go-available"  # the button last pressed
-        assert "综合咨询 · General" in call["offer_text"]
+        assert "来电：综合法律咨询" in call["offer_text"]
         assert "普通话" in call["offer_text"]
 
     def test_caller_page_is_chinese_and_fits_a_phone(self, call: dict[str, Any]) -> None:
-        """Chinese by default; at 360 px nothing scrolls sideways, before and after Start;
+        """Chinese (a zh-CN browser); at 360 px nothing scrolls sideways, before and after Start;
         the form hides and the status is in view once Start is tapped."""
         assert call["caller_lang"] == "zh-CN"
-        assert "法律服务热线" in call["caller_heading"]
+        assert "热线" in call["caller_heading"]
         assert call["form_no_sideways"]
         assert call["waiting_no_sideways"]
         assert call["call_no_sideways"]

@@ -24,7 +24,7 @@ def database_url(tmp_path: Path) -> str:
 
 
 async def signed_in(browser: Browser, url: str, username: str) -> Page:
-    page = await (await browser.new_context()).new_page()
+    page = await (await browser.new_context(locale="zh-CN")).new_page()
     await page.goto(f"{url}/signin?next=/agent")
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", PASSWORD)
@@ -47,15 +47,15 @@ class TestDesk:
             sockets.clear()
             second = await first.context.new_page()
             await second.goto(f"{url}/agent")
-            await second.locator("[data-testid=connection]").filter(has_text="online").wait_for()
+            await second.locator("[data-testid=connection][data-state=open]").wait_for()
             note = first.locator("[data-testid=desk-note]")
             await note.wait_for()
             assert "另一个标签页" in (await note.text_content() or "")
-            assert "moved" in (await first.text_content("[data-testid=connection]") or "")
+            assert await first.get_attribute("[data-testid=connection]", "data-state") == "moved"
             assert await first.locator("#go-available").is_disabled()
             await asyncio.sleep(1.5)  # longer than the first reconnect delays
             assert sockets == []
-            assert "online" in (await second.text_content("[data-testid=connection]") or "")
+            assert await second.get_attribute("[data-testid=connection]", "data-state") == "open"
             # The lawyer sees no Supervisor link; people are shown by name, not login.
             assert await first.locator("header a[href='/supervisor']").count() == 0
             assert await first.text_content("[data-testid=viewer]") == "LAW"
@@ -81,7 +81,9 @@ class TestCallerNobodyOnDuty:
         (no minutes), asked for a number when none was given, and told the place is kept."""
         app = await create_app(make_settings(db.url, tmp_path))
         async with serve(app) as url, chromium(chromium_path) as browser:
-            phone = await browser.new_context(viewport={"width": 360, "height": 740})
+            phone = await browser.new_context(
+                viewport={"width": 360, "height": 740}, locale="zh-CN"
+            )
             page = await phone.new_page()
             await page.goto(f"{url}/")
             await page.check("#recording-ok")

@@ -28,14 +28,14 @@ async def start_video_call(
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path, args=args)
         try:
-            context = await browser.new_context(permissions=permissions)
+            context = await browser.new_context(permissions=permissions, locale="zh-CN")
             page = await context.new_page()
             await page.goto(f"{url}/")
             await page.check("input[name=media][value=video]")
             await page.check("#recording-ok")
             await page.click("#call")
             notice = page.locator("[data-testid=device-notice]")
-            await notice.filter(has_text="·").wait_for()
+            await notice.filter(has_text="麦克风").or_(notice.filter(has_text="摄像头")).wait_for()
             await page.locator("#call-status[data-state=queued]").wait_for()
             return await notice.text_content() or ""
         finally:
