@@ -1,0 +1,378 @@
+"""HTTP routes of the back office and of what follows a call.
+
+Wiring only: the rules live in ``cases.tickets``, ``cases.dispositions``,
+``cases.surveys`` and ``cases.towns``; this module parses requests, asks them, and turns
+their errors into statuses (400 bad input, 403 not yours, 404 unknown, 409 conflict).
+
+- ``GET  /tickets`` (back office, supervisors, admins): the ticket list, filtered by
+  office, status and overdue; each ticket acknowledged, started, closed from a form
+  (``POST /tickets/{id}``, works without scripts) or from ``tickets.js``
+  (``POST /api/tickets/{id}/transition``).
+- ``GET  /api/tickets?office=&status=&overdue=1``: the same list as JSON.
+- ``GET  /api/my/tickets`` (agents): the tickets raised from the agent's own sessions,
+  with their results.
+- ``POST /api/sessions/{id}/disposition`` (the agent who handled the session).
+- ``POST /api/sessions/{id}/survey`` (the caller holding that session's token).
+- ``GET  /api/towns`` (public): district → towns → villages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from cases import dispositions, surveys, tickets, towns
+from cases.models import (
+    AGENT_ROLES,
+    BACK_OFFICE_ROLES,
+    Office,
+    Ticket,
+    TicketKind,
+    TicketStatus,
+    utcnow,
+)
+from cases.phone import mask
+from hotline import keys
+from hotline.auth import PUBLIC, allow
+from hotline.contact import CALLER_AUDIENCE, caller_claims
+from hotline.web import page, viewer_of
+from signaling.protocol import Category
+
+log = logging.getLogger("hotline.office")
+routes = web.RouteTableDef()
+
+CATEGORIES = frozenset(c.value for c in Category)
+SESSION_ID_MAX = 64
+
+
+def _(message: str) -> str:
+    """An English msgid for the message catalog (agent_console's i18n contract)."""
+    return message
+
+
+def _bad(message: str, *, field: str | None = None, status: int = 400) -> web.Response:
+    body: dict[str, Any] = {"error": message, "status": status}
+    if field is not None:
+        body["field"] = field
+    return web.json_response(body, status=status)
+
+
+async def _json(request: web.Request) -> dict[str, Any] | web.Response:
+    if request.content_type != "application/json":
+        return _bad(_("Send JSON (Content-Type: application/json)."))
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad(_("The body is not valid JSON."))
+    if not isinstance(body, dict):
+        return _bad(_("The body must be a JSON object."), field="body")
+    return body
+
+
+def _session_id(request: web.Request) -> str | None:
+    value = request.match_info["session_id"]
+    return value if 0 < len(value) <= SESSION_ID_MAX else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = tickets.aware(value)
+    return value.isoformat() if value else None
+
+
+def ticket_json(ticket: Ticket, now: datetime, due: tickets.DueTimes) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "kind": ticket.kind,
+        "status": TicketStatus(ticket.status).value,
+        "office": ticket.department,
+        "session_id": ticket.session_id,
+        "body": ticket.body,
+        "caller_phone": mask(ticket.caller_phone) if ticket.caller_phone else None,
+        "created_at": _iso(ticket.created_at),
+        "due_at": _iso(ticket.due_at),
+        "ack_due_at": _iso(ticket.ack_due_at),
+        "acknowledged_at": _iso(ticket.acknowledged_at),
+        "resolved_at": _iso(ticket.resolved_at),
+        "result_note": ticket.result_note,
+        "overdue": tickets.is_overdue(ticket, now, due),
+        "next": sorted(s.value for s in tickets.TRANSITIONS[TicketStatus(ticket.status)]),
+    }
+
+
+# ---------------------------------------------------------------- filters
+class _Filters:
+    """The list's filters from a query string; ``error`` names a bad one."""
+
+    def __init__(self, query: Any) -> None:
+        self.error: str | None = None
+        self.office = query.get("office") or None
+        if self.office is not None and (len(self.office) > tickets.OFFICE_MAX):
+            self.error, self.office = "office", None
+        raw_status = query.get("status") or None
+        self.status: TicketStatus | None = None
+        if raw_status is not None:
+            try:
+                self.status = TicketStatus(raw_status)
+            except ValueError:
+                self.error = "status"
+        raw_overdue = query.get("overdue") or ""
+        if raw_overdue not in ("", "0", "1"):
+            self.error = "overdue"
+        self.overdue: bool | None = True if raw_overdue == "1" else None
+
+    def query(self) -> str:
+        items = {
+            "office": self.office or "",
+            "status": self.status.value if self.status else "",
+            "overdue": "1" if self.overdue else "",
+        }
+        return urlencode({k: v for k, v in items.items() if v})
+
+
+async def _list(request: web.Request, filters: _Filters) -> tuple[list[Ticket], datetime]:
+    now = utcnow()
+    async with request.app[keys.DB].session() as session:
+        rows = await tickets.listing(
+            session=session,
+            now=now,
+            due=request.app[keys.SETTINGS].ticket_due,
+            office=filters.office,
+            status=filters.status,
+            overdue=filters.overdue,
+        )
+    return list(rows), now
+
+
+# ---------------------------------------------------------------- the page
+def _gettext(request: web.Request) -> dict[str, Any]:
+    """The template's ``_`` until the i18n extension provides it."""
+    env = request.app[keys.TEMPLATES]
+    if "_" in env.globals:
+        return {}
+    return {"_": lambda message, **values: message % values if values else message}
+
+
+@routes.get("/tickets")
+@allow(BACK_OFFICE_ROLES)
+async def tickets_page(request: web.Request) -> web.Response:
+    filters = _Filters(request.query)
+    if filters.error is not None:
+        raise web.HTTPBadRequest(reason="Unknown filter.")
+    rows, now = await _list(request, filters)
+    settings = request.app[keys.SETTINGS]
+    zone = ZoneInfo(settings.timezone)
+
+    def local(value: datetime | None) -> str | None:
+        value = tickets.aware(value)
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else None
+
+    shown = [
+        {
+            **ticket_json(t, now, settings.ticket_due),
+            "due_local": local(t.due_at),
+            "ack_due_local": local(t.ack_due_at),
+        }
+        for t in rows
+    ]
+    return page(
+        request,
+        "tickets.html",
+        tickets=shown,
+        filters=filters,
+        offices=[o.value for o in Office],
+        statuses=[s.value for s in TicketStatus],
+        kinds=[k.value for k in TicketKind],
+        **_gettext(request),
+    )
+
+
+class _Refused(Exception):
+    """A request refused with a status and a message (and the field at fault)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+    def response(self) -> web.Response:
+        return _bad(self.message, field=self.field, status=self.status)
+
+
+async def _transition(
+    request: web.Request, ticket_id_text: str, to_text: object, note: object
+) -> tuple[Ticket, datetime]:
+    viewer = viewer_of(request)
+    assert viewer is not None
+    if not ticket_id_text.isdigit() or len(ticket_id_text) > 12:
+        raise _Refused(404, _("No such ticket."))
+    try:
+        to = TicketStatus(to_text) if isinstance(to_text, str) else None
+    except ValueError:
+        to = None
+    if to is None:
+        raise _Refused(400, _("Unknown ticket state."), "to")
+    if note is None:
+        note = ""
+    if not isinstance(note, str):
+        raise _Refused(400, _("The note must be text."), "note")
+    now = utcnow()
+    try:
+        async with request.app[keys.DB].session() as session:
+            ticket = await tickets.transition(
+                session=session,
+                ticket_id=int(ticket_id_text),
+                to=to,
+                actor=viewer.username,
+                actor_user_id=viewer.user_id,
+                note=note.strip(),
+                now=now,
+            )
+    except tickets.TicketNotFound:
+        raise _Refused(404, _("No such ticket.")) from None
+    except tickets.IllegalTransition:
+        raise _Refused(409, _("The ticket cannot move to that state now."), "to") from None
+    except tickets.TicketInvalid:
+        raise _Refused(
+            400, _("Say why the ticket is returned (at most 2000 characters)."), "note"
+        ) from None
+    return ticket, now
+
+
+@routes.post("/tickets/{ticket_id}")
+@allow(BACK_OFFICE_ROLES)
+async def ticket_form(request: web.Request) -> web.Response:
+    """The no-script path: a form per ticket action, back to the list."""
+    form = await request.post()
+    try:
+        await _transition(
+            request, request.match_info["ticket_id"], form.get("to"), form.get("note", "")
+        )
+    except _Refused as exc:
+        return page(request, "error.html", status=exc.status, code=exc.status, message=exc.message)
+    back = str(form.get("back", ""))
+    target = "/tickets" + (f"?{back}" if back and "//" not in back and "\n" not in back else "")
+    raise web.HTTPSeeOther(target)
+
+
+@routes.get("/api/tickets")
+@allow(BACK_OFFICE_ROLES)
+async def tickets_api(request: web.Request) -> web.Response:
+    filters = _Filters(request.query)
+    if filters.error is not None:
+        return _bad(_("Unknown filter."), field=filters.error)
+    rows, now = await _list(request, filters)
+    due = request.app[keys.SETTINGS].ticket_due
+    return web.json_response({"tickets": [ticket_json(t, now, due) for t in rows]})
+
+
+@routes.post("/api/tickets/{ticket_id}/transition")
+@allow(BACK_OFFICE_ROLES)
+async def ticket_transition_api(request: web.Request) -> web.Response:
+    body = await _json(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        ticket, now = await _transition(
+            request, request.match_info["ticket_id"], body.get("to"), body.get("note", "")
+        )
+    except _Refused as exc:
+        return exc.response()
+    return web.json_response(
+        {"ticket": ticket_json(ticket, now, request.app[keys.SETTINGS].ticket_due)}
+    )
+
+
+@routes.get("/api/my/tickets")
+@allow(AGENT_ROLES)
+async def my_tickets(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    assert viewer is not None
+    now = utcnow()
+    async with request.app[keys.DB].session() as session:
+        rows = await tickets.for_agent(session=session, agent_user_id=viewer.user_id)
+    due = request.app[keys.SETTINGS].ticket_due
+    return web.json_response({"tickets": [ticket_json(t, now, due) for t in rows]})
+
+
+# ---------------------------------------------------------------- after a call
+@routes.post("/api/sessions/{session_id}/disposition")
+@allow(AGENT_ROLES)
+async def disposition(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    assert viewer is not None
+    session_id = _session_id(request)
+    if session_id is None:
+        return _bad(_("No such session."), status=404)
+    body = await _json(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        parsed = dispositions.parse(body, categories=CATEGORIES)
+        row = await dispositions.record(
+            request.app[keys.DB],
+            session_id,
+            viewer.user_id,
+            parsed,
+            actor=viewer.username,
+            due=request.app[keys.SETTINGS].ticket_due,
+        )
+    except dispositions.DispositionInvalid as exc:
+        return _bad(exc.message, field=exc.field)
+    except dispositions.SessionNotFound:
+        return _bad(_("No such session."), status=404)
+    except dispositions.NotYourSession:
+        return _bad(_("Only the agent who took the call records its disposition."), status=403)
+    return web.json_response(
+        {
+            "session_id": session_id,
+            "disposition": parsed.values(),
+            "ticket_id": row.ticket_id,
+        }
+    )
+
+
+@routes.post("/api/sessions/{session_id}/survey")
+@allow(PUBLIC)  # the caller's token is checked here
+async def survey(request: web.Request) -> web.Response:
+    claims = caller_claims(request, now=time.time())
+    if claims is None or claims.aud != CALLER_AUDIENCE:
+        return _bad(_("A caller token is needed."), status=401)
+    session_id = _session_id(request)
+    if session_id is None:
+        return _bad(_("No such session."), status=404)
+    body = await _json(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        parsed = surveys.parse(body)
+        row = await surveys.record(
+            request.app[keys.DB],
+            session_id,
+            claims.sub,
+            parsed,
+            due=request.app[keys.SETTINGS].ticket_due,
+        )
+    except surveys.SurveyInvalid as exc:
+        return _bad(exc.message, field=exc.field)
+    except surveys.SessionNotFound:
+        return _bad(_("No such session."), status=404)
+    except surveys.NotYourSession:
+        return _bad(_("This survey is for the caller of that call."), status=403)
+    except surveys.AlreadyAnswered:
+        return _bad(_("This call has been rated already."), status=409)
+    return web.json_response(
+        {"session_id": session_id, "rating": row.rating, "callback": row.ticket_id is not None}
+    )
+
+
+@routes.get("/api/towns")
+@allow(PUBLIC)
+async def towns_api(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].session() as session:
+        places = await towns.tree(session=session)
+    return web.json_response({"districts": [p.to_json() for p in places]})
