@@ -93,7 +93,8 @@ class TestDispositionRecord:
         )
         async with db.session() as session:
             ticket = await session.get(Ticket, row.ticket_id)
-        assert ticket is not None and ticket.kind == "escalation"
+        assert ticket is not None
+        assert ticket.kind == "escalation"
         assert ticket.ack_due_at is not None
         assert ticket.ack_due_at.replace(tzinfo=UTC) == NOW + timedelta(minutes=10)
 
@@ -121,11 +122,14 @@ class TestDispositionRecord:
             rows = list(await session.scalars(select(Disposition)))
             entries = await audit.recent(session=session, action="disposition.amended")
             complaint = await session.scalar(select(Ticket).where(Ticket.kind == "complaint"))
-        assert len(rows) == 1 and rows[0].kind == "complaint"
+        assert len(rows) == 1
+        assert rows[0].kind == "complaint"
         assert entries[0].detail["old"]["kind"] == "answered"
         assert entries[0].detail["new"]["kind"] == "complaint"
-        assert entries[0].detail["old"]["notes"] == "a" and entries[0].actor == "wang"
-        assert complaint is not None and complaint.department == "supervisors"
+        assert entries[0].detail["old"]["notes"] == "a"
+        assert entries[0].actor == "wang"
+        assert complaint is not None
+        assert complaint.department == "supervisors"
 
 
 class TestSurvey:
@@ -216,7 +220,8 @@ class TestCallbackNumbers:
             row = await session.scalar(select(CallbackNumber))
             shown = await callbacks.masked(session=session, session_id="S-1")
             entries = await audit.recent(session=session)
-        assert row is not None and "13912345678" not in row.sealed
+        assert row is not None
+        assert "13912345678" not in row.sealed
         assert shown == "139****5678"
         assert [(e.action, e.actor) for e in entries[:2]] == [
             ("callback_number.reveal_denied", "li"),

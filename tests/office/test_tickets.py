@@ -36,7 +36,8 @@ class TestTransitionTable:
     def test_every_state_has_a_row_and_closed_states_end(self) -> None:
         """The table covers every state; done and returned lead nowhere."""
         assert set(tickets.TRANSITIONS) == set(TicketStatus)
-        assert not tickets.TRANSITIONS[S.DONE] and not tickets.TRANSITIONS[S.RETURNED]
+        assert not tickets.TRANSITIONS[S.DONE]
+        assert not tickets.TRANSITIONS[S.RETURNED]
 
     @pytest.mark.parametrize(
         ("current", "to"),
@@ -61,7 +62,8 @@ class TestLifecycle:
         await _step(db, ticket_id, S.ACKNOWLEDGED, now=NOW + timedelta(minutes=5))
         await _step(db, ticket_id, S.IN_PROGRESS)
         done = await _step(db, ticket_id, S.DONE, "legal aid granted")
-        assert done.status == S.DONE and done.result_note == "legal aid granted"
+        assert done.status == S.DONE
+        assert done.result_note == "legal aid granted"
         assert done.resolved_at is not None
         async with db.session() as session:
             entries = await audit.recent(session=session)
@@ -82,7 +84,8 @@ class TestLifecycle:
         async with db.session() as session:
             ticket = await session.get(Ticket, ticket_id)
             entries = await audit.recent(session=session)
-        assert ticket is not None and ticket.status == S.OPEN
+        assert ticket is not None
+        assert ticket.status == S.OPEN
         assert [e.action for e in entries] == ["ticket.open"]
 
     async def test_returned_needs_a_reason(self, db: Database) -> None:
@@ -122,7 +125,8 @@ class TestOverdue:
         assert before == []
         assert [t.id for t in after] == [late]
         assert [t.id for t in on_time] == [acked]
-        assert ticket is not None and tickets.is_overdue(ticket, NOW + timedelta(minutes=11), due)
+        assert ticket is not None
+        assert tickets.is_overdue(ticket, NOW + timedelta(minutes=11), due)
 
     async def test_due_time_by_kind_and_undated_voicemail(self, db: Database) -> None:
         """A referral is overdue after its kind's due time; a voicemail without a due time
