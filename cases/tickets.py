@@ -109,6 +109,17 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def due_at(ticket: Ticket, due: DueTimes) -> datetime:
+    """When the ticket is due: its own time, or (a voicemail taken without one) its
+    kind's due time from when it was taken."""
+    own = aware(ticket.due_at)
+    if own is not None:
+        return own
+    created = aware(ticket.created_at)
+    assert created is not None
+    return created + due.due(_kind(ticket.kind))
+
+
 def is_overdue(ticket: Ticket, now: datetime, due: DueTimes) -> bool:
     """The same rule as ``overdue_clause``, for one loaded ticket."""
     if ticket.status in CLOSED:
@@ -116,12 +127,7 @@ def is_overdue(ticket: Ticket, now: datetime, due: DueTimes) -> bool:
     ack_due = aware(ticket.ack_due_at)
     if ticket.status == S.OPEN and ack_due is not None and ack_due < now:
         return True
-    due_at = aware(ticket.due_at)
-    if due_at is None:
-        created = aware(ticket.created_at)
-        assert created is not None
-        due_at = created + due.due(_kind(ticket.kind))
-    return due_at < now
+    return due_at(ticket, due) < now
 
 
 def _kind(text: str) -> TicketKind:

@@ -95,7 +95,7 @@ def ticket_json(ticket: Ticket, now: datetime, due: tickets.DueTimes) -> dict[st
         "body": ticket.body,
         "caller_phone": mask(ticket.caller_phone) if ticket.caller_phone else None,
         "created_at": _iso(ticket.created_at),
-        "due_at": _iso(ticket.due_at),
+        "due_at": _iso(tickets.due_at(ticket, due)),
         "ack_due_at": _iso(ticket.ack_due_at),
         "acknowledged_at": _iso(ticket.acknowledged_at),
         "resolved_at": _iso(ticket.resolved_at),
@@ -175,7 +175,7 @@ async def tickets_page(request: web.Request) -> web.Response:
     shown = [
         {
             **ticket_json(t, now, settings.ticket_due),
-            "due_local": local(t.due_at),
+            "due_local": local(tickets.due_at(t, settings.ticket_due)),
             "ack_due_local": local(t.ack_due_at),
         }
         for t in rows
