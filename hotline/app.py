@@ -35,7 +35,7 @@ from hotline.contact import CallerTokenQuota, Contact, load_roster, routing_conf
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
-from hotline.office import routes as office_routes
+from hotline.office import setup_office
 from hotline.proxies import forwarded_middleware
 from hotline.rooms import MediaRooms
 from hotline.settings import Settings
@@ -88,7 +88,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_media_node)
     app.router.add_routes(routes)
     app.router.add_routes(media_routes)
-    app.router.add_routes(office_routes)
+    setup_office(app, settings.secret_key)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     await _setup_contact_centre(app, settings)
     return app

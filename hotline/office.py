@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from cases import dispositions, surveys, tickets, towns
+from cases import callbacks, dispositions, surveys, tickets, towns
 from cases.models import (
     AGENT_ROLES,
     BACK_OFFICE_ROLES,
@@ -46,6 +46,15 @@ from signaling.protocol import Category
 
 log = logging.getLogger("hotline.office")
 routes = web.RouteTableDef()
+# Seals callback numbers (cases.callbacks): the key derives from HOTLINE_SECRET_KEY.
+NUMBER_SEAL: web.AppKey[callbacks.NumberSeal] = web.AppKey("number_seal")
+
+
+def setup_office(app: web.Application, secret_key: str) -> None:
+    """The back office's routes and the callback number seal."""
+    app[NUMBER_SEAL] = callbacks.NumberSeal(secret_key)
+    app.router.add_routes(routes)
+
 
 CATEGORIES = frozenset(c.value for c in Category)
 SESSION_ID_MAX = 64
