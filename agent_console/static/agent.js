@@ -1,4 +1,5 @@
 // The agent desk: presence, ringing offers with their countdown, the live session.
+import { label, t } from "./i18n.js";
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
 
 const offers = new Map();
@@ -8,7 +9,7 @@ const signaling = new Signaling({ url: wsUrl("/ws"), onMessage, onStatus });
 
 function onStatus(state, code) {
   const signedOut = code === 4003; // signed out or the session lapsed: no reconnecting
-  $("#connection").textContent = state === "open" ? "online" : signedOut ? "signed out" : "reconnecting…";
+  $("#connection").textContent = state === "open" ? t("Online") : signedOut ? t("Signed out") : t("Reconnecting…");
 }
 
 function renderOffers() {
@@ -19,12 +20,24 @@ function renderOffers() {
     item.className = "offer";
     item.dataset.offerId = offer.offer_id;
     const left = Math.max(0, Math.round((offer.deadline - Date.now()) / 1000));
-    const what = offer.kind === "callback" ? `Call back ${offer.phone || ""}` : "Incoming call";
+    const what = offer.kind === "callback"
+      ? t("Call back {phone}", { phone: offer.phone || "" })
+      : label("offer_kind", "call");
     item.innerHTML = `<strong></strong> <span class="meta"></span>
-      <button class="accept">Accept</button> <button class="reject">Reject</button>`;
-    item.querySelector("strong").textContent = `${what} · ${offer.category}`;
-    item.querySelector(".meta").textContent =
-      `${offer.priority} · waited ${formatWait(offer.waited_s)} · ${offer.language} · rings ${left}s`;
+      <button class="accept"></button> <button class="reject"></button>`;
+    item.querySelector(".accept").textContent = t("Accept");
+    item.querySelector(".reject").textContent = t("Reject");
+    item.querySelector("strong").textContent =
+      t("{what}: {category}", { what, category: label("category", offer.category) });
+    item.querySelector(".meta").textContent = t(
+      "{priority}; waited {waited}; {language}; rings for {left} s more",
+      {
+        priority: label("priority", offer.priority),
+        waited: formatWait(offer.waited_s),
+        language: label("language", offer.language),
+        left,
+      },
+    );
     item.querySelector(".accept").addEventListener("click", () =>
       signaling.send("accept", { offer_id: offer.offer_id }));
     item.querySelector(".reject").addEventListener("click", () =>
@@ -37,7 +50,9 @@ function renderOffers() {
 function onMessage(msg) {
   switch (msg.type) {
     case "presence_changed":
-      $("#presence").textContent = msg.state + (msg.reason ? ` (${msg.reason})` : "");
+      $("#presence").textContent = msg.reason
+        ? t("{state} ({reason})", { state: label("presence", msg.state), reason: msg.reason })
+        : label("presence", msg.state);
       $("#presence").dataset.state = msg.state;
       break;
     case "offer":
@@ -60,17 +75,17 @@ function onMessage(msg) {
         live = null;
         show($("#live"), false);
       }
-      $("#last-outcome").textContent = `${msg.session_id}: ${msg.outcome}`;
+      $("#last-outcome").textContent = label("outcome", msg.outcome);
       break;
     case "error":
-      $("#last-error").textContent = msg.detail;
+      $("#last-error").textContent = label("error", msg.code);
       break;
   }
 }
 
 $("#go-available").addEventListener("click", () => signaling.send("presence", { state: "available" }));
 $("#go-break").addEventListener("click", () =>
-  signaling.send("presence", { state: "break", reason: $("#break-reason").value || "break" }));
+  signaling.send("presence", { state: "break", reason: $("#break-reason").value || t("Break") }));
 $("#end-session").addEventListener("click", () => live && signaling.send("end", { session_id: live }));
 $("#transfer").addEventListener("click", () =>
   live && signaling.send("transfer", { session_id: live, to_queue: $("#transfer-queue").value }));

@@ -1,5 +1,6 @@
 // The caller page: choose a service, join the line, hear position and wait,
 // be connected to a duty lawyer, or ask for a callback / leave a message.
+import { label, t } from "./i18n.js";
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
 
 const form = $("#join-form");
@@ -24,19 +25,20 @@ function onMessage(msg) {
     case "queued":
       sessionId = msg.session_id;
       status.dataset.state = "queued";
-      say("正在排队 · You are in line", "Please keep this page open.");
+      say(t("You are in line"), t("Please keep this page open."));
       break;
     case "position":
       status.dataset.state = "queued";
       $("#position").textContent = msg.position;
       $("#wait").textContent = formatWait(msg.estimated_wait_s);
       show($("#position-box"), true);
+      if (msg.position === 1) detail.textContent = t("You are next.");
       break;
     case "connected":
       status.dataset.state = "connected";
       show($("#position-box"), false);
       show(callbackBox, false);
-      say("已接通 · Connected", `Duty lawyer ${msg.agent_id} is with you.`);
+      say(t("Connected"), t("{name} is with you.", { name: msg.agent_name || t("A duty lawyer") }));
       break;
     case "callback_offered":
       show(callbackBox, true);
@@ -45,13 +47,14 @@ function onMessage(msg) {
       status.dataset.state = "ended";
       show($("#position-box"), false);
       show(callbackBox, false);
-      say("通话结束 · Finished", {
-        answered: "Thank you for calling 12348.",
-        abandoned: "You left the line.",
-        callback_done: "We have called you back.",
-        voicemail: "Your message was taken; a lawyer will answer by the next working day.",
-        transferred: "You were transferred.",
-        expired: "The request expired.",
+      say(t("Finished"), {
+        answered: t("Thank you for calling 12348."),
+        abandoned: t("You left the line."),
+        callback_done: t("We have called you back."),
+        voicemail: t("Your message was taken; a lawyer will answer by the next working day."),
+        transferred: t("You were transferred."),
+        expired: t("The request expired."),
+        interrupted: t("The call was interrupted."),
       }[msg.outcome] || "");
       signaling.close();
       signaling = null;
@@ -59,7 +62,7 @@ function onMessage(msg) {
       show(form, true);
       break;
     case "error":
-      detail.textContent = `Error: ${msg.detail}`;
+      detail.textContent = label("error", msg.code);
       break;
   }
 }
@@ -78,7 +81,7 @@ form.addEventListener("submit", async (event) => {
   if (named) joinRequest.named_agent = named;
   const response = await fetch("/api/caller/token", { method: "POST" });
   if (!response.ok) {
-    say("暂时无法接通 · Cannot connect now", "Please try again in a moment.");
+    say(t("Cannot connect now"), t("Please try again in a moment."));
     show(status, true);
     return;
   }
@@ -86,7 +89,7 @@ form.addEventListener("submit", async (event) => {
   show(form, false);
   show(status, true);
   show($("#leave"), true);
-  say("正在连接 · Connecting…");
+  say(t("Connecting…"));
   signaling = new Signaling({
     url: wsUrl(`/ws?token=${encodeURIComponent(token)}`),
     onMessage,
@@ -102,7 +105,7 @@ $("#want-callback").addEventListener("click", () => {
   if (!signaling) return;
   const phone = $("#callback-phone").value.trim() || (joinRequest && joinRequest.phone);
   if (!phone) {
-    detail.textContent = "请填写回拨号码 · Please give a number to call back.";
+    detail.textContent = t("Please give a number to call back.");
     $("#callback-phone").focus();
     return;
   }
@@ -112,7 +115,7 @@ $("#want-voicemail").addEventListener("click", () => {
   if (!signaling) return;
   const message = $("#voicemail-text").value.trim();
   if (!message) {
-    detail.textContent = "请先写下留言 · Please write your message first.";
+    detail.textContent = t("Please write your message first.");
     $("#voicemail-text").focus();
     return;
   }

@@ -61,7 +61,7 @@ class TestCallerReachesLawyer:
             await agent.click("#go-available")
             offer = agent.locator("[data-testid=offers] li.offer")
             await offer.wait_for()
-            assert "elderly" in (await offer.text_content() or "")
+            assert "Elderly caller" in (await offer.text_content() or "")  # Chromium: en-US
             await offer.locator("button.accept").click()
             await agent.locator("[data-testid=live-session]").wait_for()
             await caller.locator("#status-text").filter(has_text="Connected").wait_for()

@@ -34,7 +34,7 @@ class TestSignInInBrowser:
             await page.fill("input[name=password]", PASSWORD)
             await page.click("button[type=submit]")
             await page.wait_for_url(f"{url}/supervisor")
-            assert await page.text_content("h1") == "Supervisor · 班长"
+            assert await page.text_content("h1") == "Supervisor"  # Chromium asks for en-US
             assert "SUP" in (await page.text_content("[data-testid=viewer]") or "")
 
     async def test_wrong_password_shows_error_and_no_session(
@@ -79,7 +79,7 @@ class TestContentSecurityPolicyInBrowser:
             await agent.fill("input[name=password]", PASSWORD)
             await agent.click("button[type=submit]")
             await agent.wait_for_url(f"{url}/agent")
-            await agent.locator("[data-testid=connection]").filter(has_text="online").wait_for()
+            await agent.locator("[data-testid=connection]").filter(has_text="Online").wait_for()
             assert not [text for text in refused if "Content Security Policy" in text]
 
             # The check above would see a violation: Chromium reports each one there.

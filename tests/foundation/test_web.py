@@ -47,7 +47,7 @@ class TestSignIn:
         assert await sign_in(client, "sup") == 303
         page = await client.get("/supervisor")
         assert page.status == 200
-        assert "Supervisor" in await page.text()
+        assert "班长监控" in await page.text()
 
     async def test_wrong_password_clear_error_no_session(
         self, make_client: AppClient, caplog: pytest.LogCaptureFixture
@@ -61,7 +61,7 @@ class TestSignIn:
             "/signin", data={"username": "sup", "password": "wrong-password-x", "csrf_token": token}
         )
         assert response.status == 401
-        assert "Wrong username or password." in await response.text()
+        assert "用户名或密码错误。" in await response.text()
         assert "hotline_session" not in {c.key for c in client.session.cookie_jar}
         assert "wrong-password-x" not in caplog.text
         assert "signin_failed" in caplog.text
@@ -77,7 +77,7 @@ class TestSignIn:
         client = await make_client()
         response = await client.post("/signin", data={"username": "sup", "password": PASSWORD})
         assert response.status == 403
-        assert "expired" in await response.text()
+        assert "表单已过期" in await response.text()
 
     async def test_failed_sign_ins_are_rate_limited(self, make_client: AppClient) -> None:
         """After the allowed failures even the right password is refused for a while."""
