@@ -18,6 +18,7 @@ their errors into statuses (400 bad input, 403 not yours, 404 unknown, 409 confl
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import datetime
@@ -27,6 +28,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from agent_console.i18n import N_, use_locale
+from agent_console.i18n import gettext as _
 from cases import callbacks, dispositions, surveys, tickets, towns
 from cases.models import (
     AGENT_ROLES,
@@ -39,15 +42,26 @@ from cases.models import (
 )
 from cases.phone import mask
 from hotline import keys
-from hotline.auth import PUBLIC, allow
+from hotline.auth import PUBLIC, Handler, allow
 from hotline.contact import CALLER_AUDIENCE, caller_claims
-from hotline.web import page, viewer_of
+from hotline.web import locale_of, page, viewer_of
 from signaling.protocol import Category
 
 log = logging.getLogger("hotline.office")
 routes = web.RouteTableDef()
 # Seals callback numbers (cases.callbacks): the key derives from HOTLINE_SECRET_KEY.
 NUMBER_SEAL: web.AppKey[callbacks.NumberSeal] = web.AppKey("number_seal")
+
+
+def _localised(handler: Handler) -> Handler:
+    """Messages of the handler in the request's language (cookie, then Accept-Language)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        with use_locale(locale_of(request)):
+            return await handler(request)
+
+    return wrapped
 
 
 def setup_office(app: web.Application, secret_key: str) -> None:
@@ -57,18 +71,20 @@ def setup_office(app: web.Application, secret_key: str) -> None:
 
 
 CATEGORIES = frozenset(c.value for c in Category)
+CHECK = N_("Please check what you entered and try again.")
 SESSION_ID_MAX = 64
 
 
-def _(message: str) -> str:
-    """An English msgid for the message catalog (agent_console's i18n contract)."""
-    return message
-
-
-def _bad(message: str, *, field: str | None = None, status: int = 400) -> web.Response:
+def _bad(
+    message: str, *, field: str | None = None, status: int = 400, detail: str | None = None
+) -> web.Response:
+    """A JSON error: ``error`` in the caller's language (set by ``_localised``), ``field``
+    the one at fault, ``detail`` the rule it broke (English, for developers)."""
     body: dict[str, Any] = {"error": message, "status": status}
     if field is not None:
         body["field"] = field
+    if detail is not None:
+        body["detail"] = detail
     return web.json_response(body, status=status)
 
 
@@ -159,16 +175,9 @@ async def _list(request: web.Request, filters: _Filters) -> tuple[list[Ticket], 
 
 
 # ---------------------------------------------------------------- the page
-def _gettext(request: web.Request) -> dict[str, Any]:
-    """The template's ``_`` until the i18n extension provides it."""
-    env = request.app[keys.TEMPLATES]
-    if "_" in env.globals:
-        return {}
-    return {"_": lambda message, **values: message % values if values else message}
-
-
 @routes.get("/tickets")
 @allow(BACK_OFFICE_ROLES)
+@_localised
 async def tickets_page(request: web.Request) -> web.Response:
     filters = _Filters(request.query)
     if filters.error is not None:
@@ -197,7 +206,6 @@ async def tickets_page(request: web.Request) -> web.Response:
         offices=[o.value for o in Office],
         statuses=[s.value for s in TicketStatus],
         kinds=[k.value for k in TicketKind],
-        **_gettext(request),
     )
 
 
@@ -254,6 +262,7 @@ async def _transition(
 
 @routes.post("/tickets/{ticket_id}")
 @allow(BACK_OFFICE_ROLES)
+@_localised
 async def ticket_form(request: web.Request) -> web.Response:
     """The no-script path: a form per ticket action, back to the list."""
     form = await request.post()
@@ -270,6 +279,7 @@ async def ticket_form(request: web.Request) -> web.Response:
 
 @routes.get("/api/tickets")
 @allow(BACK_OFFICE_ROLES)
+@_localised
 async def tickets_api(request: web.Request) -> web.Response:
     filters = _Filters(request.query)
     if filters.error is not None:
@@ -281,6 +291,7 @@ async def tickets_api(request: web.Request) -> web.Response:
 
 @routes.post("/api/tickets/{ticket_id}/transition")
 @allow(BACK_OFFICE_ROLES)
+@_localised
 async def ticket_transition_api(request: web.Request) -> web.Response:
     body = await _json(request)
     if isinstance(body, web.Response):
@@ -298,6 +309,7 @@ async def ticket_transition_api(request: web.Request) -> web.Response:
 
 @routes.get("/api/my/tickets")
 @allow(AGENT_ROLES)
+@_localised
 async def my_tickets(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     assert viewer is not None
@@ -311,6 +323,7 @@ async def my_tickets(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- after a call
 @routes.post("/api/sessions/{session_id}/disposition")
 @allow(AGENT_ROLES)
+@_localised
 async def disposition(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     assert viewer is not None
@@ -331,7 +344,7 @@ async def disposition(request: web.Request) -> web.Response:
             due=request.app[keys.SETTINGS].ticket_due,
         )
     except dispositions.DispositionInvalid as exc:
-        return _bad(exc.message, field=exc.field)
+        return _bad(_(CHECK), field=exc.field, detail=exc.message)
     except dispositions.SessionNotFound:
         return _bad(_("No such session."), status=404)
     except dispositions.NotYourSession:
@@ -347,6 +360,7 @@ async def disposition(request: web.Request) -> web.Response:
 
 @routes.post("/api/sessions/{session_id}/survey")
 @allow(PUBLIC)  # the caller's token is checked here
+@_localised
 async def survey(request: web.Request) -> web.Response:
     claims = caller_claims(request, now=time.time())
     if claims is None or claims.aud != CALLER_AUDIENCE:
@@ -367,7 +381,7 @@ async def survey(request: web.Request) -> web.Response:
             due=request.app[keys.SETTINGS].ticket_due,
         )
     except surveys.SurveyInvalid as exc:
-        return _bad(exc.message, field=exc.field)
+        return _bad(_(CHECK), field=exc.field, detail=exc.message)
     except surveys.SessionNotFound:
         return _bad(_("No such session."), status=404)
     except surveys.NotYourSession:
@@ -381,6 +395,7 @@ async def survey(request: web.Request) -> web.Response:
 
 @routes.get("/api/towns")
 @allow(PUBLIC)
+@_localised
 async def towns_api(request: web.Request) -> web.Response:
     async with request.app[keys.DB].session() as session:
         places = await towns.tree(session=session)

@@ -1,6 +1,7 @@
 // The ticket list: each action is sent as JSON and the ticket is redrawn in place from
-// the server's own rendering, so every label stays the catalog's (no strings here).
+// the server's own rendering (its labels are the catalog's); the change is announced.
 // Without this script the forms post and the page reloads (same result).
+import { t } from "./i18n.js";
 
 const status = document.getElementById("ticket-status");
 
@@ -36,11 +37,11 @@ async function send(form, submitter) {
   });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    announce(`${status.dataset.failed} ${body.error || response.status}`);
+    announce(t("Not saved: {reason}", { reason: body.error || response.status }));
     (note || submitter).focus();
     return;
   }
-  announce(status.dataset.saved);
+  announce(t("Saved."));
   await redraw(id);
 }
 

@@ -50,6 +50,7 @@ class TestTicketsPage:
             await page.fill("input[name=password]", PASSWORD)
             await page.press("input[name=password]", "Enter")
             await page.wait_for_url(f"{url}/tickets")
+            assert await page.text_content("h1") == "工单"
             unlabelled = await page.eval_on_selector_all(
                 "main select, main textarea, main input:not([type=hidden])",
                 "els => els.filter(e => !e.closest('label') && !e.labels?.length).length",
@@ -60,8 +61,9 @@ class TestTicketsPage:
             card = page.locator(f"#ticket-{ticket_id}")
             await card.locator("button[value=acknowledged]").focus()
             await page.keyboard.press("Enter")
-            await page.locator("#ticket-status").filter(has_text="Saved").wait_for()
             await page.locator(f"#ticket-{ticket_id}[data-status=acknowledged]").wait_for()
+            assert await page.text_content("#ticket-status") == "已保存。"
+            assert await page.text_content(f"#ticket-{ticket_id} [data-role=state]") == "已签收"
             note = page.locator(f"#ticket-{ticket_id} textarea[name=note]")
             await note.focus()
             await page.keyboard.type("已联系劳动监察")
