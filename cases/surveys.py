@@ -4,9 +4,11 @@ A rating of 1–5 and an optional comment of at most 500 characters. A rating of
 ("dissatisfied") opens a callback ticket for the supervisors: every dissatisfied caller
 is called back (DOMAIN.md service targets: 100 % callback on dissatisfied).
 
-Who may answer: the caller who held the session. The session's record names its caller
-in ``detail["caller"]`` as ``sub:<token subject>`` when the caller gave no number (see
-``signaling.node``), or in ``detail["subject"]``; ``caller_matches`` checks either.
+Who may answer: the caller who held the session. Either the web layer holds a survey
+token issued for this very session (``for_session=True``: ``hotline.office.survey_token``,
+which works whatever the caller gave), or the caller's token subject must match the
+record: ``detail["caller"]`` is ``sub:<token subject>`` when the caller gave no number
+(``signaling.node``), or ``detail["subject"]``; ``caller_matches`` checks either.
 
 Errors: ``SurveyError`` (a ``cases.db.DatabaseError``) ├── ``SurveyInvalid``
 ├── ``SessionNotFound`` ├── ``NotYourSession`` └── ``AlreadyAnswered``.
@@ -89,6 +91,7 @@ async def record(
     subject: str,
     survey: SurveyInput,
     *,
+    for_session: bool = False,
     due: tickets.DueTimes | None = None,
     now: datetime | None = None,
 ) -> Survey:
@@ -99,7 +102,7 @@ async def record(
             record_ = await session.get(SessionRecord, session_id)
             if record_ is None:
                 raise SessionNotFound(f"no session {session_id}")
-            if not caller_matches(record_.detail or {}, subject):
+            if not for_session and not caller_matches(record_.detail or {}, subject):
                 raise NotYourSession("this survey is for the caller of the session")
             if await session.scalar(select(Survey.id).where(Survey.session_id == session_id)):
                 raise AlreadyAnswered("this call has been rated already")

@@ -12,7 +12,9 @@ their errors into statuses (400 bad input, 403 not yours, 404 unknown, 409 confl
 - ``GET  /api/my/tickets`` (agents): the tickets raised from the agent's own sessions,
   with their results.
 - ``POST /api/sessions/{id}/disposition`` (the agent who handled the session).
-- ``POST /api/sessions/{id}/survey`` (the caller holding that session's token).
+- ``POST /api/sessions/{id}/survey``: the caller, with a survey token for that session
+  (``survey_token``, which signaling hands the caller when the call ends) or the caller
+  token the session was placed with.
 - ``GET  /api/towns`` (public): district → towns → villages.
 """
 
@@ -46,6 +48,7 @@ from hotline.auth import PUBLIC, Handler, allow
 from hotline.contact import CALLER_AUDIENCE, caller_claims
 from hotline.web import locale_of, page, viewer_of
 from signaling.protocol import Category
+from signaling.tokens import TokenError
 
 log = logging.getLogger("hotline.office")
 routes = web.RouteTableDef()
@@ -62,6 +65,43 @@ def _localised(handler: Handler) -> Handler:
             return await handler(request)
 
     return wrapped
+
+
+SURVEY_AUDIENCE = "survey"
+SURVEY_TTL_S = 24 * 3600
+
+
+def survey_token(app: web.Application, session_id: str, *, now: float | None = None) -> str:
+    """A token that lets its holder rate ``session_id`` once, for a day: give it to the
+    caller when the call ends (``POST /api/sessions/{id}/survey`` with
+    ``Authorization: Bearer <token>``)."""
+    return app[keys.TOKENS].issue(
+        aud=SURVEY_AUDIENCE,
+        sub=f"survey-{session_id}",
+        scope=session_id,
+        ttl_s=SURVEY_TTL_S,
+        now=time.time() if now is None else now,
+    )
+
+
+def _survey_claims(request: web.Request, session_id: str) -> tuple[str, bool] | None:
+    """(subject, token is for this session) from a survey token for ``session_id`` or a
+    caller token; None if the request carries neither."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if token:
+        try:
+            claims = request.app[keys.TOKENS].verify(
+                token, aud=SURVEY_AUDIENCE, now=time.time(), scope=session_id
+            )
+        except TokenError:
+            pass
+        else:
+            return claims.sub, True
+    caller = caller_claims(request, now=time.time())
+    if caller is None or caller.aud != CALLER_AUDIENCE:
+        return None
+    return caller.sub, False
 
 
 def setup_office(app: web.Application, secret_key: str) -> None:
@@ -362,12 +402,13 @@ async def disposition(request: web.Request) -> web.Response:
 @allow(PUBLIC)  # the caller's token is checked here
 @_localised
 async def survey(request: web.Request) -> web.Response:
-    claims = caller_claims(request, now=time.time())
-    if claims is None or claims.aud != CALLER_AUDIENCE:
-        return _bad(_("A caller token is needed."), status=401)
     session_id = _session_id(request)
     if session_id is None:
         return _bad(_("No such session."), status=404)
+    claims = _survey_claims(request, session_id)
+    if claims is None:
+        return _bad(_("A caller token is needed."), status=401)
+    subject, for_session = claims
     body = await _json(request)
     if isinstance(body, web.Response):
         return body
@@ -376,8 +417,9 @@ async def survey(request: web.Request) -> web.Response:
         row = await surveys.record(
             request.app[keys.DB],
             session_id,
-            claims.sub,
+            subject,
             parsed,
+            for_session=for_session,
             due=request.app[keys.SETTINGS].ticket_due,
         )
     except surveys.SurveyInvalid as exc:

@@ -12,6 +12,7 @@ from cases import staff
 from cases.db import Database
 from cases.models import Role, ServicePointLevel, SessionRecord
 from hotline import keys
+from hotline.office import survey_token
 from tests.app import AppClient, sign_in
 from tests.office.helpers import add_session, add_user
 
@@ -244,3 +245,21 @@ class TestTowns:
                 }
             ]
         }
+
+
+class TestSurveyToken:
+    async def test_a_survey_token_rates_its_own_session_only(
+        self, office: Database, make_client: AppClient
+    ) -> None:
+        """A caller who gave a number (so the record names no token subject) rates the call
+        with the survey token handed over at its end; that token rates no other session."""
+        await add_session(office, "S-2", agent_user_id=None, detail={"caller": "k:hash"})
+        client = await make_client()
+        url = "/api/sessions/S-1/survey"
+        other = {"Authorization": f"Bearer {survey_token(client.app, 'S-2')}"}
+        assert (await client.post(url, json={"rating": 4}, headers=other)).status == 401
+        own = {"Authorization": f"Bearer {survey_token(client.app, 'S-1')}"}
+        answer = await client.post(url, json={"rating": 4}, headers=own)
+        assert answer.status == 200
+        assert (await answer.json())["callback"] is False
+        assert (await client.post(url, json={"rating": 4}, headers=own)).status == 409
