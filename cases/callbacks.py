@@ -103,6 +103,28 @@ async def store(
     return row
 
 
+async def keep(
+    db: Database,
+    *,
+    seal: NumberSeal,
+    session_id: str,
+    number: str,
+    retention: timedelta,
+    now: datetime | None = None,
+) -> str:
+    """``store`` in a unit of work of its own; returns the mask to show."""
+    async with db.session() as session:
+        row = await store(
+            session=session,
+            seal=seal,
+            session_id=session_id,
+            number=number,
+            retention=retention,
+            now=now,
+        )
+        return row.masked
+
+
 async def masked(*, session: AsyncSession, session_id: str) -> str | None:
     """The number as screens show it, or None if none is kept."""
     value: str | None = await session.scalar(

@@ -242,6 +242,22 @@ class TestCallbackNumbers:
                 allowed=True,
             )
 
+    async def test_keep_replaces_the_number_of_a_session(self, db: Database) -> None:
+        """A second number for the same session replaces the first (one row a session)."""
+        await self._store(db)
+        shown = await callbacks.keep(
+            db,
+            seal=self.SEAL,
+            session_id="S-1",
+            number="010 1234 5678",
+            retention=timedelta(days=1),
+        )
+        assert shown == "010****5678"
+        number = await callbacks.reveal(
+            db=db, seal=self.SEAL, session_id="S-1", viewer="w", viewer_user_id=None, allowed=True
+        )
+        assert number == "+861012345678"
+
     def test_a_sealed_number_does_not_open_for_another_session(self) -> None:
         sealed = self.SEAL.seal("+8613912345678", "S-1")
         with pytest.raises(callbacks.CallbackNumberError):
