@@ -122,6 +122,8 @@ class Core:
         for qid, (tier, _) in agent.queues.items():
             q = self._queues[qid]
             q.staffed += sign
+            for lang in agent.profile.languages:
+                q.speakers[lang] = q.speakers.get(lang, 0) + sign
             before = q.present[tier]
             q.present[tier] = before + sign
             if q.cfg.skip_empty_tiers and (before == 0 or q.present[tier] == 0):
@@ -414,6 +416,7 @@ class Core:
         s.state = SessionState.OFFERED
         s.token = -1
         s.agent = agent.id
+        self._positions_dirty(q, now, actions)  # its caller's wait is now 0
         if s.offered_at is None:
             s.offered_at = now
         agent.offer = s.id
@@ -486,8 +489,15 @@ class Core:
         else:
             self._start(f"pos:{q.cfg.id}", q.last_tick + interval, actions)
 
-    def _estimate(self, q: QueueRec, position: int) -> float:
-        raw = position * q.aht / max(1, q.staffed)
+    def _estimate(self, q: QueueRec, s: SessionRec, position: int) -> float | None:
+        """The wait ``s`` can expect at ``position``: ``None`` when nobody staffing the
+        queue could take it (nobody signed in, or nobody who speaks its language), so
+        no number of minutes is promised; 0 while an agent is being rung for it."""
+        if s.state is SessionState.OFFERED:
+            return 0.0
+        if q.staffed == 0 or (s.language is not None and not q.speakers.get(s.language)):
+            return None
+        raw = position * q.aht / q.staffed
         step = self.config.estimate_granularity_s
         return math.ceil(raw / step) * step if step > 0 else raw
 
@@ -500,15 +510,11 @@ class Core:
         line = sorted([sessions[sid] for sid in q.members], key=_BY_AGE)
         line.sort(key=_BY_LEVEL, reverse=True)
         interval = self.config.position_interval_s
-        per_place = q.aht / max(1, q.staffed)
-        step = self.config.estimate_granularity_s
-        ceil = math.ceil
         held = False
         for position, s in enumerate(line, 1):
             if s.callback:
                 continue
-            raw = position * per_place
-            est = ceil(raw / step) * step if step > 0 else raw
+            est = self._estimate(q, s, position)
             if position == s.told_pos and est == s.told_est:
                 continue
             if now < s.told_at + interval:

@@ -114,7 +114,7 @@ class SessionRec:
         self.token = -1
         self.told_at = -math.inf
         self.told_pos = 0
-        self.told_est = -1.0
+        self.told_est: float | None = -1.0
 
     def key(self) -> tuple[int, float, int]:
         """Priority order: higher level first, then earlier ``since``, then arrival."""
@@ -235,6 +235,7 @@ class QueueRec:
         "level_counts",
         "members",
         "present",
+        "speakers",
         "staffed",
         "tier_order",
     )
@@ -247,6 +248,7 @@ class QueueRec:
         self.level_counts: dict[int, int] = {}
         self.present: dict[int, int] = {rule.tier: 0 for rule in cfg.tiers}
         self.staffed = 0
+        self.speakers: dict[Language, int] = {}  # staffing agents by language spoken
         self.aht = cfg.initial_aht_s
         self.last_tick = -math.inf
         self.tier_order = [rule.tier for rule in cfg.tiers]

@@ -105,12 +105,12 @@ class CancelTimer(Action):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TellPosition(Action):
-    """Tell a waiting caller their place in line and an estimated wait."""
+    """Tell a waiting caller their place in line (1: next) and an estimated wait."""
 
     kind: ClassVar[str] = "tell_position"
     session: SessionId
     position: int
-    estimated_wait_s: float
+    estimated_wait_s: float | None  # None: nobody who could take it is on duty now
 
 
 OFF_DUTY = "off_duty"

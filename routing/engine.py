@@ -29,6 +29,7 @@ from routing import rota
 from routing._core import Actions, Core
 from routing._state import (
     AgentRec,
+    QueueRec,
     SessionRec,
     SessionState,
 )
@@ -263,7 +264,7 @@ class Engine(Core):
         if place is None:
             # A new arrival is last in its priority level: count, don't sort.
             position = sum(n for lv, n in q.level_counts.items() if lv >= s.level)
-            s.told_pos, s.told_est, s.told_at = position, self._estimate(q, position), now
+            s.told_pos, s.told_est, s.told_at = position, self._estimate(q, s, position), now
             actions.append(TellPosition(s.id, position, s.told_est))
         else:
             self._positions_dirty(q, now, actions)
@@ -510,6 +511,12 @@ class Engine(Core):
         if ev.to_queue is None and ev.to_agent is None:
             raise InvalidRequest("a transfer needs a queue or an agent")
         q = self._queue(ev.to_queue) if ev.to_queue is not None else self._queues[s.queue]
+        if not self._could_take(q, s, ev.to_agent, besides=s.agent):
+            # Refused before anything changes: the call goes on, and the agent is told why
+            # (a caller sent where nobody can answer would be stranded without a word).
+            who = f"agent {ev.to_agent}" if ev.to_agent else f"anyone for {q.cfg.id}"
+            lang = f" who speaks {s.language}" if s.language else ""
+            raise InvalidRequest(f"cannot transfer: {who}{lang} is not signed in")
         self._end_live(s, Outcome.TRANSFERRED, now, actions, transferred_to=ev.new_session)
         self._order += 1
         t = SessionRec(
@@ -530,6 +537,22 @@ class Engine(Core):
         self._join_line(t)
         self._enter_waiting(t, now, actions)
         self._positions_dirty(q, now, actions)
+
+    def _could_take(
+        self, q: QueueRec, s: SessionRec, named: AgentId | None, besides: AgentId | None
+    ) -> bool:
+        """Whether anyone signed in and on duty (other than ``besides``) could take ``s``
+        in ``q``: the named agent, or anyone serving the queue, speaking its language."""
+        for agent in self._agents.values():
+            if agent.id == besides or not agent.on_duty:
+                continue
+            if named is not None and agent.id != named:
+                continue
+            if named is None and q.cfg.id not in agent.queues:
+                continue
+            if s.language is None or s.language in agent.profile.languages:
+                return True
+        return False
 
     # --- timers
 

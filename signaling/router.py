@@ -615,7 +615,9 @@ class Router:
                             p.Position(
                                 session_id=action.session,
                                 position=max(0, action.position),
-                                estimated_wait_s=max(0.0, action.estimated_wait_s),
+                                estimated_wait_s=None
+                                if action.estimated_wait_s is None
+                                else max(0.0, action.estimated_wait_s),
                             ),
                         )
                     )

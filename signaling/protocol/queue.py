@@ -171,7 +171,9 @@ class Position:
     type: ClassVar[str] = "position"
     session_id: Id
     position: Count
-    estimated_wait_s: Seconds
+    # Absent when nobody who could take the call is on duty (no minutes are promised);
+    # 0 while an agent is being rung for it.
+    estimated_wait_s: Seconds | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

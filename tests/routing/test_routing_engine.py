@@ -29,6 +29,7 @@ from routing.actions import (
     StartTimer,
     TellPosition,
 )
+from routing.errors import InvalidRequest
 from routing.events import (
     AgentDisconnected,
     AgentSignedIn,
@@ -768,10 +769,35 @@ class TestPositions:
     def test_estimate_from_handle_time_and_staff(self) -> None:
         """The estimate is position times AHT over staffed agents, in 15 s steps."""
         h = Harness(config(queue("labour", initial_aht_s=300)))
-        h.sign_in("a1", presence=Presence.BREAK)
+        h.sign_in("a1")
+        h.enqueue("s0")
+        answer(h, "a1", "s0")  # a1 is busy, and staffs the queue
         h.enqueue("s1")
         t = of(h.enqueue("s2"), TellPosition)[0]
-        assert t.estimated_wait_s == 600.0  # 2 * 300 / max(1, 0 staffed)
+        assert t.estimated_wait_s == 600.0  # 2 * 300 / 1 staffed
+
+    def test_no_minutes_promised_when_nobody_could_answer(self) -> None:
+        """Nobody staffing (signed out, or on a break), or nobody who speaks the
+        caller's language: no estimate at all (it said 5 min before)."""
+        h = Harness(config(queue("labour", initial_aht_s=300)))
+        h.sign_in("a1", presence=Presence.BREAK)
+        assert of(h.enqueue("s1"), TellPosition)[0].estimated_wait_s is None
+        h.sign_in("a2")
+        answer(h, "a2", "s1")  # offered to a2 as it signed in
+        yue = of(h.enqueue("s2", language=Language("yue")), TellPosition)[0]
+        assert yue.estimated_wait_s is None  # a2 speaks only Mandarin
+        zh = of(h.enqueue("s3", language=Language("zh")), TellPosition)[0]
+        assert zh.estimated_wait_s == 600.0
+
+    def test_a_ringing_session_waits_no_longer(self) -> None:
+        """While an agent is being rung for the caller the estimate is 0."""
+        h = Harness()
+        h.enqueue("s1")
+        h.advance(10)
+        acts = h.sign_in("a1")
+        assert offers(acts) == [("a1", "s1")]
+        told = [t for t in of(acts, TellPosition) if t.session == "s1"]
+        assert [(t.position, t.estimated_wait_s) for t in told] == [(1, 0.0)]
 
     def test_throttled_to_once_per_five_seconds(self) -> None:
         """A caller whose position changes twice within 5 s is told only after 5 s."""
@@ -806,6 +832,7 @@ class TestTransfer:
         """A transfer records the leg as transferred and queues the caller afresh."""
         h = Harness()
         h.sign_in("a1")
+        h.sign_in("g1", skills={"general": 3}, presence=Presence.BREAK)
         h.enqueue("s1", priority="elderly")
         answer(h, "a1", "s1")
         h.advance(30)
@@ -820,9 +847,34 @@ class TestTransfer:
         assert h.engine.waiting(GENERAL) == ["s1-t"]
         assert h.engine.presence(AgentId("a1")) is Presence.WRAP_UP
         h.enqueue("other", "general")
-        acts = h.sign_in("g1", skills={"general": 3})
+        acts = h.send(AgentStateChanged, agent=AgentId("g1"), presence=Presence.AVAILABLE)
         offer = of(acts, OfferSession)[0]
         assert (offer.session, offer.priority, offer.waited_s) == ("s1-t", "elderly", 0.0)
+
+    def test_transfer_refused_when_nobody_could_take_it(self) -> None:
+        """A Sichuanese caller sent to a Mandarin-only queue, or to an agent who is not
+        signed in, was stranded without a word: the transfer is refused with the reason
+        and the call goes on."""
+        h = Harness()
+        h.sign_in("a1", languages=("zh", "zh-x-sichuan"))
+        h.sign_in("g1", skills={"general": 3})  # Mandarin only
+        h.enqueue("s1", language=Language("zh-x-sichuan"))
+        answer(h, "a1", "s1")
+        with pytest.raises(InvalidRequest, match="zh-x-sichuan"):
+            h.send(
+                TransferRequested,
+                session=SessionId("s1"),
+                new_session=SessionId("t1"),
+                to_queue=GENERAL,
+            )
+        with pytest.raises(InvalidRequest, match="agent nobody"):
+            h.send(
+                TransferRequested,
+                session=SessionId("s1"),
+                new_session=SessionId("t2"),
+                to_agent=AgentId("nobody"),
+            )
+        assert h.engine.session_state(SessionId("s1")) == "in_session"
 
     def test_blind_transfer_to_an_agent(self) -> None:
         """A transfer to a named agent waits for that agent."""

@@ -299,6 +299,8 @@ class Run:
                         to_queue=QueueId(QUEUES[operation[2]]),
                     )
                 )
+                if self.engine.session_state(new) is None and new not in self.recorded:
+                    self.created.discard(new)  # refused: nobody could take it
         elif kind in ("abandon", "callback", "voicemail"):
             waiting = self.held(SessionState.WAITING, SessionState.OFFERED)
             if waiting:

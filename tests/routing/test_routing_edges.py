@@ -1,0 +1,29 @@
+"""Explicit examples of paths the random property tests reach only by chance.
+
+The pure core must be covered completely on every run (STYLE.md); these make sure the
+coverage check never depends on what Hypothesis happened to generate.
+"""
+
+from __future__ import annotations
+
+from routing_harness import Harness, of
+
+from routing.actions import OfferSession
+from routing.engine import Engine
+from routing.events import OfferAccepted
+from routing.ids import AgentId, SessionId
+
+
+def test_restore_with_a_session_on_offer_and_one_in_a_call() -> None:
+    """A snapshot taken while one session rings and another is live restores both:
+    the ringing one is still in line (not indexed as waiting), the live one is not."""
+    h = Harness()
+    h.sign_in("a1")
+    h.sign_in("a2")
+    (first,) = of(h.enqueue("s1"), OfferSession)
+    h.send(OfferAccepted, agent=AgentId(first.agent), session=SessionId("s1"))
+    assert len(of(h.enqueue("s2"), OfferSession)) == 1
+    restored = Engine.restore(h.engine.snapshot())
+    assert restored.session_state(SessionId("s1")) == "in_session"
+    assert restored.session_state(SessionId("s2")) == "offered"
+    assert restored.snapshot() == h.engine.snapshot()
