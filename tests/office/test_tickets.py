@@ -8,8 +8,11 @@ import pytest
 
 from cases import audit, tickets
 from cases.db import Database
-from cases.models import Office, Ticket, TicketKind, TicketStatus
+from cases.models import Office, Ticket, TicketKind, TicketStatus, utcnow
 from cases.tickets import DueTimes, IllegalTransition, TicketInvalid, TicketNotFound
+from hotline.contact import OutcomeWriter
+from routing import actions as act
+from routing.ids import QueueId, SessionId
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 S = TicketStatus
@@ -166,3 +169,26 @@ class TestOverdue:
             )
         assert [t.id for t in legal] == [first] == [t.id for t in acked]
         assert len(notary_open) == 1
+
+
+class TestVoicemailCompatibility:
+    async def test_the_outcome_writers_voicemail_is_worked_like_any_ticket(
+        self, db: Database
+    ) -> None:
+        """A voicemail ticket as hotline.contact.OutcomeWriter takes it is listed in its
+        queue, overdue after a day, and acknowledged and closed by the state machine."""
+        await OutcomeWriter(lambda: db).create_ticket(
+            act.CreateVoicemailTicket(
+                session=SessionId("S-vm"), queue=QueueId("general"), caller=None, reason="请回电"
+            )
+        )
+        async with db.session() as session:
+            [ticket] = await tickets.listing(session=session, now=utcnow(), office="general")
+            late = await tickets.listing(
+                session=session, now=utcnow() + timedelta(hours=25), overdue=True
+            )
+        assert ticket.kind == "voicemail"
+        assert [t.id for t in late] == [ticket.id]
+        await _step(db, ticket.id, S.ACKNOWLEDGED)
+        closed = await _step(db, ticket.id, S.DONE, "已回电")
+        assert closed.status == S.DONE
