@@ -27,7 +27,7 @@ from agent_console.i18n import DEFAULT_LOCALE, DOMAIN, LOCALES, po_path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where user-facing strings live: the web layer and every package that speaks to people.
-PYTHON_PACKAGES = ("agent_console", "hotline", "signaling", "cases", "media", "recordings")
+PYTHON_PACKAGES = ("agent_console", "hotline", "signaling", "cases", "media", "recordings", "rooms")
 PYTHON_KEYWORDS = {
     "_": None,
     "gettext": None,

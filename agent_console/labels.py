@@ -57,6 +57,14 @@ CANCEL_REASON: Mapping[str, str] = {
     "voicemail": N_("The caller left a message"),
     "other": N_("Other reason"),
 }
+# Why the server changed an agent's presence (routing, signaling.router); an agent's
+# own break reason is free text and shown as typed.
+PRESENCE_REASON: Mapping[str, str] = {
+    "signed in": N_("just signed in"),
+    "signed out": N_("signed out"),
+    "disconnected": N_("connection lost"),
+    "missed offers": N_("missed calls"),
+}
 ROLE: Mapping[str, str] = {
     "lawyer": N_("Duty lawyer"),
     "mediator": N_("People's mediator"),
@@ -69,6 +77,7 @@ ROLE: Mapping[str, str] = {
 LANGUAGE: Mapping[str, str] = {
     "zh": N_("Mandarin"),
     "zh-x-sichuan": N_("Sichuanese"),
+    "zh-yue": N_("Cantonese"),
     "en": N_("English"),
 }
 OFFER_KIND: Mapping[str, str] = {
@@ -129,6 +138,7 @@ KINDS: Mapping[str, Mapping[str, str]] = {
     "category": CATEGORY,
     "priority": PRIORITY,
     "presence": PRESENCE,
+    "presence_reason": PRESENCE_REASON,
     "outcome": OUTCOME,
     "cancel_reason": CANCEL_REASON,
     "role": ROLE,

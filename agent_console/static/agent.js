@@ -51,7 +51,10 @@ function onMessage(msg) {
   switch (msg.type) {
     case "presence_changed":
       $("#presence").textContent = msg.reason
-        ? t("{state} ({reason})", { state: label("presence", msg.state), reason: msg.reason })
+        ? t("{state} ({reason})", {
+          state: label("presence", msg.state),
+          reason: label("presence_reason", msg.reason, msg.reason),
+        })
         : label("presence", msg.state);
       $("#presence").dataset.state = msg.state;
       break;

@@ -26,8 +26,9 @@ export function t(msgid, params = {}) {
   return fill(catalog.messages[msgid] || msgid, params);
 }
 
-// How a code (a category, a presence state, an outcome …) is named; never the raw code.
-export function label(kind, code) {
+// How a code (a category, a presence state, an outcome …) is named; never the raw code:
+// a code without a label is shown as `unknown` (a dash, or free text given as such).
+export function label(kind, code, unknown = "—") {
   const names = catalog.labels[kind] || {};
-  return names[code] || "—";
+  return names[code] || unknown;
 }

@@ -72,6 +72,8 @@ export function show(element, visible) {
 }
 
 export function formatWait(seconds) {
+  // None when nobody who could take the call is on duty: no minutes are promised.
+  if (seconds === null || seconds === undefined) return t("not known yet");
   if (seconds < 60) return t("{n} s", { n: Math.round(seconds) });
   return t("{n} min", { n: Math.round(seconds / 60) });
 }

@@ -106,13 +106,15 @@ class TestSignIn:
 
 class TestRoles:
     async def test_lawyer_cannot_open_supervisor_page(self, make_client: AppClient) -> None:
-        """An agent is forbidden from the supervisor wall."""
+        """An agent is forbidden from the supervisor wall, and is not offered its link."""
         client = await make_client()
         await sign_in(client, "law")
         assert (await client.get("/supervisor")).status == 403
         agent = await client.get("/agent")
         assert agent.status == 200
-        assert "general" in await agent.text()
+        html = await agent.text()
+        assert "general" in html
+        assert 'href="/supervisor"' not in html
 
     async def test_supervisor_is_not_an_agent(self, make_client: AppClient) -> None:
         """The agent desk is for agents; an admin may open everything."""
@@ -123,6 +125,7 @@ class TestRoles:
         await sign_in(admin, "adm")
         assert (await admin.get("/agent")).status == 200
         assert (await admin.get("/supervisor")).status == 200
+        assert 'href="/supervisor"' in await (await admin.get("/agent")).text()
 
     async def test_undeclared_route_is_denied(self, make_client: AppClient) -> None:
         """A handler that declares no access policy is refused (deny by default)."""
