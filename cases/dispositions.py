@@ -201,7 +201,7 @@ async def record(
         existing = await session.scalar(
             select(Disposition).where(Disposition.session_id == session_id).with_for_update()
         )
-        old = _values(existing) if existing is not None else None
+        old = values_of(existing) if existing is not None else None
         row = existing or Disposition(session_id=session_id, created_at=now)
         row.agent_user_id = agent_user_id
         row.kind = disposition.kind.value
@@ -247,7 +247,7 @@ async def record(
         return row
 
 
-def _values(row: Disposition) -> dict[str, Any]:
+def values_of(row: Disposition) -> dict[str, Any]:
     return {
         "kind": row.kind,
         "category": row.category,

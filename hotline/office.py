@@ -11,7 +11,8 @@ their errors into statuses (400 bad input, 403 not yours, 404 unknown, 409 confl
 - ``GET  /api/tickets?office=&status=&overdue=1``: the same list as JSON.
 - ``GET  /api/my/tickets`` (agents): the tickets raised from the agent's own sessions,
   with their results.
-- ``POST /api/sessions/{id}/disposition`` (the agent who handled the session).
+- ``POST /api/sessions/{id}/disposition`` (the agent who handled the session), and
+  ``GET`` the same address for what is recorded.
 - ``POST /api/sessions/{id}/survey``: the caller, with a survey token for that session
   (``survey_token``, which signaling hands the caller when the call ends) or the caller
   token the session was placed with.
@@ -364,6 +365,27 @@ async def my_tickets(request: web.Request) -> web.Response:
 
 
 # ---------------------------------------------------------------- after a call
+@routes.get("/api/sessions/{session_id}/disposition")
+@allow(AGENT_ROLES)
+async def disposition_of(request: web.Request) -> web.Response:
+    """The session's disposition as recorded (``null`` if none yet), for its agent."""
+    viewer = viewer_of(request)
+    assert viewer is not None
+    session_id = _session_id(request)
+    if session_id is None:
+        return _bad(_("No such session."), status=404)
+    row = await dispositions.of_session(request.app[keys.DB], session_id)
+    if row is not None and row.agent_user_id != viewer.user_id:
+        return _bad(_("Only the agent who took the call records its disposition."), status=403)
+    return web.json_response(
+        {
+            "session_id": session_id,
+            "disposition": dispositions.values_of(row) if row is not None else None,
+            "ticket_id": row.ticket_id if row is not None else None,
+        }
+    )
+
+
 @routes.post("/api/sessions/{session_id}/disposition")
 @allow(AGENT_ROLES)
 @_localised

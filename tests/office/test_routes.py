@@ -123,6 +123,11 @@ class TestDispositionRoute:
         assert [(t["kind"], t["office"], t["status"]) for t in mine["tickets"]] == [
             ("referral", "legal_aid", "open")
         ]
+        recorded = await (await client.get("/api/sessions/S-1/disposition")).json()
+        assert recorded["disposition"]["kind"] == "referred_legal_aid"
+        assert recorded["disposition"]["notes"] == "欠薪"
+        none_yet = await (await client.get("/api/sessions/S-x/disposition")).json()
+        assert none_yet["disposition"] is None
 
 
 class TestTicketRoutes:
