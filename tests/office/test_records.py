@@ -60,6 +60,8 @@ class TestDispositionParse:
         assert caught.value.field == field
 
     def test_good_ones(self) -> None:
+        """A booked callback keeps its time (in UTC); an abusive call after two warnings
+        is accepted."""
         booked = _parse(kind="callback_booked", callback_at="2026-12-02T09:00:00+08:00")
         assert booked.callback_at == datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
         assert _parse(kind="abusive_ended", warnings=2).warnings == 2
@@ -174,6 +176,7 @@ class TestSurvey:
         ],
     )
     def test_bad_payloads(self, payload: dict[str, Any]) -> None:
+        """A rating outside 1–5, a long or non-text comment, or an unknown field is refused."""
         with pytest.raises(surveys.SurveyInvalid):
             surveys.parse(payload)
 
@@ -230,6 +233,8 @@ class TestCallbackNumbers:
         assert all("13912345678" not in str(e.detail) for e in entries)
 
     async def test_rubbish_is_refused_and_missing_is_not_found(self, db: Database) -> None:
+        """A text that is no phone number is not stored; a session without a number has
+        nothing to reveal."""
         with pytest.raises(PhoneError):
             await self._store(db, "12345")
         with pytest.raises(callbacks.NumberNotFound):
@@ -259,6 +264,7 @@ class TestCallbackNumbers:
         assert number == "+861012345678"
 
     def test_a_sealed_number_does_not_open_for_another_session(self) -> None:
+        """A sealed number copied to another session's row does not open."""
         sealed = self.SEAL.seal("+8613912345678", "S-1")
         with pytest.raises(callbacks.CallbackNumberError):
             self.SEAL.open(sealed, "S-2")

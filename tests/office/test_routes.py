@@ -63,6 +63,7 @@ class TestRoles:
     async def test_another_agent_may_not_dispose(
         self, office: Database, make_client: AppClient
     ) -> None:
+        """An agent who did not take the call may not record its disposition (403)."""
         await add_user(office, "li", Role.LAWYER)
         client = await make_client()
         await sign_in(client, "li")
@@ -91,6 +92,7 @@ class TestDispositionRoute:
     async def test_bad_input_is_400_with_the_field(
         self, office: Database, make_client: AppClient, body: Any, field: str
     ) -> None:
+        """Every bad field is a 400 that names it, never a 500."""
         client, headers = await _agent(make_client)
         response = await client.post("/api/sessions/S-1/disposition", json=body, headers=headers)
         assert response.status == 400
@@ -99,6 +101,8 @@ class TestDispositionRoute:
     async def test_not_json_unknown_session_and_success(
         self, office: Database, make_client: AppClient
     ) -> None:
+        """A body that is not JSON is 400, an unknown session 404; a referral is stored,
+        opens its ticket, and the agent sees it."""
         client, headers = await _agent(make_client)
         garbled = await client.post(
             "/api/sessions/S-1/disposition",
@@ -134,6 +138,8 @@ class TestTicketRoutes:
     async def test_back_office_works_a_ticket_and_the_agent_sees_the_result(
         self, office: Database, make_client: AppClient
     ) -> None:
+        """The back office is refused illegal and bad steps (409, 400, 404), acknowledges
+        and closes by form, and the agent sees the result."""
         agent, headers = await _agent(make_client)
         await agent.post(
             "/api/sessions/S-1/disposition",
@@ -211,6 +217,7 @@ class TestSurveyRoute:
 
 class TestTowns:
     async def test_towns_tree(self, office: Database, make_client: AppClient) -> None:
+        """The public town list is the district's tree, towns under it, villages under them."""
         async with office.session() as session:
             district = await staff.add_service_point(
                 session=session, code="QH", name="清河区", level=ServicePointLevel.DISTRICT

@@ -101,6 +101,7 @@ class TestLifecycle:
         assert returned.status == S.RETURNED
 
     async def test_unknown_ticket(self, db: Database) -> None:
+        """A step on a ticket that does not exist is refused."""
         with pytest.raises(TicketNotFound):
             await _step(db, 999, S.ACKNOWLEDGED)
 
@@ -151,6 +152,7 @@ class TestOverdue:
         assert sorted(t.id for t in week) == sorted([referral, day[0].id])
 
     async def test_filters_by_office_and_state(self, db: Database) -> None:
+        """The list filters by office and by state, together or apart."""
         first = await _open(db)
         async with db.session() as session:
             await tickets.open_ticket(
