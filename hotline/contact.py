@@ -83,7 +83,10 @@ def routing_config(
             raise ConfigFileError(f"routing configuration {path}: {exc}") from exc
         return dataclasses.replace(config, roster=roster, utc_offset_s=utc_offset_s(timezone))
     queues = tuple(
-        dataclasses.replace(q, tiers=DEFAULT_TIERS, skip_empty_tiers=True, max_wait_s=600.0)
+        # A call's wrap-up lasts until its disposition is recorded (the agent's desk).
+        dataclasses.replace(
+            q, tiers=DEFAULT_TIERS, skip_empty_tiers=True, max_wait_s=600.0, wrap_up_s=None
+        )
         for q in default_queues()
     )
     return RoutingConfig(queues=queues, roster=roster, utc_offset_s=utc_offset_s(timezone))

@@ -320,7 +320,9 @@ class Engine(Core):
         self._finish(s, outcome, now, actions, transferred_to)
         agent.session = None
         self._set_presence(agent, Presence.WRAP_UP, None, now, actions)
-        if q.cfg.wrap_up_s > 0:
+        if q.cfg.wrap_up_s is None:
+            pass  # until the agent ends it (AgentStateChanged)
+        elif q.cfg.wrap_up_s > 0:
             self._start(f"wrap:{agent.id}", now + q.cfg.wrap_up_s, actions)
         else:
             self._set_presence(agent, Presence.AVAILABLE, None, now, actions)

@@ -97,7 +97,8 @@ class QueueConfig(_Codec):
     skip_empty_tiers: bool = False
     agent_choice: AgentChoice = AgentChoice.LONGEST_IDLE
     ring_timeout_s: float = 20.0
-    wrap_up_s: float = 30.0
+    # ``None``: wrap-up lasts until the agent ends it (the hotline's disposition).
+    wrap_up_s: float | None = 30.0
     max_wait_s: float | None = None
     long_wait_action: LongWaitAction = LongWaitAction.CALLBACK
     callback_expires_s: float = SECONDS_PER_DAY
@@ -116,7 +117,8 @@ class QueueConfig(_Codec):
         waits = [t.opens_after_s for t in self.tiers]
         if waits != sorted(waits) or len({t.tier for t in self.tiers}) != len(self.tiers):
             raise ConfigError(f"queue {self.id}: tiers must be distinct, by opening time")
-        if self.ring_timeout_s <= 0 or self.wrap_up_s < 0 or self.weight <= 0:
+        wrap_up = 0.0 if self.wrap_up_s is None else self.wrap_up_s
+        if self.ring_timeout_s <= 0 or wrap_up < 0 or self.weight <= 0:
             raise ConfigError(f"queue {self.id}: ring timeout, wrap-up and weight out of range")
         if (self.overflow_queue is None) != (self.overflow_after_s is None):
             raise ConfigError(f"queue {self.id}: overflow needs both a queue and a delay")

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -51,7 +51,18 @@ _RoomMessage = p.JoinRoom | p.RoomAnswer | p.LeaveRoom | p.Mute | p.SetRecording
 
 # Deliveries that change which rooms a connection may enter (serialize() puts the type
 # right after the version).
-_CALL_PREFIXES = ('{"v":1,"type":"connected"', '{"v":1,"type":"ended"')
+_CALL_PREFIXES = (
+    '{"v":1,"type":"connected"',
+    '{"v":1,"type":"ended"',
+    '{"v":1,"type":"queued"',
+)
+_OFFER_PREFIX = '{"v":1,"type":"offer"'
+
+
+def root_session(session_id: str) -> str:
+    """The session a caller's number was kept under: an interrupted call goes on as
+    ``<id>:r<n>`` (routing), still the same caller."""
+    return session_id.partition(":")[0]
 
 
 def roster_profiles(config: RoutingConfig) -> LoadProfile:
@@ -103,6 +114,8 @@ class Connection:
         self.limited_at = -1.0  # when this client was last told ``rate_limited``
         self.room_session: RoomSession | None = None  # once it sends a room message
         self.closing = False  # a close is queued, or the writer has stopped
+        self.session_id: str | None = None  # the caller's session, as last ``queued``
+        self.phone: str | None = None  # the number this caller gave, for a callback
 
     def send(self, msg: p.ServerMessage) -> None:
         self.push(p.serialize(msg))
@@ -164,8 +177,17 @@ class Node:
         outbox_size: int = 256,
         rooms: RoomService | None = None,
         refused: Callable[[str], None] | None = None,
+        known_town: Callable[[str], Awaitable[bool]] | None = None,
+        keep_number: Callable[[str, str], Awaitable[None]] | None = None,
+        reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
     ) -> None:
+        # The callback number store (``cases.callbacks``): the full number of a caller
+        # who asks to be called back is kept there, never in the log, and revealed only
+        # to the agent the leader offers that callback to.
+        self.keep_number = keep_number
+        self.reveal_number = reveal_number
         self.backplane = backplane
+        self.known_town = known_town  # whether a town id is in the record
         # Called with a reason each time an abuse limit refuses something (``/metrics``).
         self.refused = refused or (lambda reason: None)
         self.rooms = rooms
@@ -180,16 +202,41 @@ class Node:
     def receive(self, key: str, payload: str) -> None:
         """A delivery from the leader for connection ``key`` (if it is still here).
 
-        A ``connected`` gives the connection its call's room; an ``ended`` takes it back
-        and leaves that room."""
+        A ``queued`` names the caller's session; a ``connected`` gives the connection its
+        call's room and an ``ended`` takes it back and leaves that room; a callback
+        ``offer`` is followed by its full number (``callback_number``)."""
         conn = self.conns.get(key)
         if conn is None:
             return
         if payload.startswith(_CALL_PREFIXES):
             self._call_room(conn, p.parse_server(payload))
         conn.push(payload)
+        if payload.startswith(_OFFER_PREFIX) and self.reveal_number is not None:
+            offer = p.parse_server(payload)
+            if isinstance(offer, p.Offer) and offer.kind is p.OfferKind.CALLBACK:
+                self._background(self._send_number(conn, offer), f"number {offer.offer_id}")
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
+
+    async def _send_number(self, conn: Connection, offer: p.Offer) -> None:
+        assert self.reveal_number is not None
+        try:
+            number = await self.reveal_number(root_session(offer.session_id), conn.identity)
+        except Exception:
+            log.exception("revealing the callback number of %s failed", offer.session_id)
+            return
+        if number:
+            conn.send(
+                p.CallbackNumber(offer_id=offer.offer_id, session_id=offer.session_id, phone=number)
+            )
 
     def _call_room(self, conn: Connection, msg: p.ServerMessage) -> None:
+        if isinstance(msg, p.Queued):
+            conn.session_id = msg.session_id
+            return
         session = self._room_session(conn)
         if isinstance(msg, p.Connected) and msg.room:
             session.grants.add(msg.room)
@@ -198,11 +245,7 @@ class Node:
             session.grants.discard(room)
             if room in session.rooms and self.rooms is not None:
                 session.rooms.discard(room)
-                task = asyncio.get_running_loop().create_task(
-                    self._leave_call_room(session, room), name=f"leave {room}"
-                )
-                self._leaving.add(task)
-                task.add_done_callback(self._leaving.discard)
+                self._background(self._leave_call_room(session, room), f"leave {room}")
 
     async def _leave_call_room(self, session: RoomSession, room: str) -> None:
         assert self.rooms is not None
@@ -313,6 +356,13 @@ class Node:
             "now": self.clock(),
             "m": {"type": msg.type, **encode(msg)},
         }
+        if (
+            isinstance(msg, p.JoinQueue)
+            and msg.town
+            and self.known_town is not None
+            and not await self.known_town(msg.town)
+        ):
+            raise ProtocolError(ErrorCode.BAD_FIELD, "town: not a town of this district")
         if isinstance(msg, p.JoinQueue | p.Transfer):
             record["sid"] = f"S-{uuid.uuid4().hex[:16]}"
         if isinstance(msg, p.RequestVoicemail) and conn.address:
@@ -326,6 +376,11 @@ class Node:
             if msg.phone:
                 record["caller"] = self.tokens.caller_key(msg.phone)
                 record["display"] = mask_phone(msg.phone)
+                conn.phone = msg.phone  # this connection's, in memory only
+            number = msg.phone or conn.phone
+            if isinstance(msg, p.RequestCallback) and number and conn.session_id:
+                if self.keep_number is not None:
+                    await self.keep_number(root_session(conn.session_id), number)
             elif conn.identity.subject:
                 record["caller"] = f"sub:{conn.identity.subject}"
         await self.backplane.append(record)

@@ -13,7 +13,8 @@ Records (JSON objects, field ``t``):
 * ``msg``    ``{key, conn, now, m, sid?, caller?, display?}``  a validated client message;
 * ``drop``   ``{key, conn, now}``  a connection closed;
 * ``timer``  ``{key, now}``  a timer fired (an engine timer, or ``grace:<caller key>``);
-* ``gone``   ``{key: process, keys, now}``  a process died holding these connections.
+* ``gone``   ``{key: process, keys, now}``  a process died holding these connections;
+* ``disposed`` ``{key, session, now}``  the agent recorded a session's disposition.
 
 Connection keys are ``a:<agent id>`` and ``c:<caller key>``.
 """
@@ -100,6 +101,8 @@ class _Session:
     callback: bool = False
     agent: str | None = None
     number: str | None = None  # the keyed hash of the caller's phone number, if given
+    channel: str = "web_voice"
+    town: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -143,6 +146,8 @@ class Router:
         self.grace_s = grace_s
         self.tickets_per_hour = tickets_per_hour
         self.ticket_times: dict[str, list[float]] = {}
+        # agent -> the session whose disposition ends their wrap-up
+        self.awaiting: dict[str, str] = {}
         self.last_now = 0.0
         self.timers: dict[str, float] = {}
         self.agent_conns: dict[str, str] = {}
@@ -179,6 +184,7 @@ class Router:
                 "offers": {a: list(o) for a, o in self.offers.items()},
                 "offer_seq": self.offer_seq,
                 "ticket_times": self.ticket_times,
+                "awaiting": self.awaiting,
             },
         }
 
@@ -203,6 +209,7 @@ class Router:
         self.sessions = {sid: _Session(**s) for sid, s in state["sessions"].items()}
         self.offers = {a: (o[0], o[1]) for a, o in state["offers"].items()}
         self.offer_seq = int(state["offer_seq"])
+        self.awaiting = {str(k): str(v) for k, v in state.get("awaiting", {}).items()}
         self.ticket_times = {
             str(k): [float(t) for t in v] for k, v in state.get("ticket_times", {}).items()
         }
@@ -231,6 +238,8 @@ class Router:
                 self._on_timer(key, now, fx)
             elif kind == "gone":
                 self._on_gone(record.get("keys", []), now, fx)
+            elif kind == "disposed":
+                self._on_disposed(key, str(record.get("session")), now, fx)
             else:
                 log.error("skipping record of unknown kind %.40r", kind)
         except ProtocolError as exc:
@@ -303,6 +312,17 @@ class Router:
         elif session is None:
             del self.caller_conns[key]
 
+    def _on_disposed(self, key: str, sid: str, now: float, fx: Effects) -> None:
+        agent = AgentId(key[2:])
+        if self.awaiting.get(agent) != sid:
+            return  # an amendment, or a session that needed none
+        del self.awaiting[agent]
+        if self.engine.presence(agent) is RoutingPresence.WRAP_UP:
+            self._handle(
+                ev.AgentStateChanged(now=now, agent=agent, presence=RoutingPresence.AVAILABLE),
+                fx,
+            )
+
     def _on_gone(self, keys: list[str], now: float, fx: Effects) -> None:
         """A process died with these connections: each is dropped as if it had closed."""
         for key in keys:
@@ -364,6 +384,8 @@ class Router:
                     priority=msg.priority.value,
                     language=msg.language,
                     number=_number(caller),
+                    channel=(msg.channel or p.Channel.WEB_VOICE).value,
+                    town=msg.town,
                 )
                 self.caller_session[key] = sid
                 try:
@@ -448,6 +470,12 @@ class Router:
                     raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
                 self._handle(ev.SessionEnded(now=now, session=SessionId(sid_text)), fx)
             case p.SetPresence() if is_agent:
+                if msg.state is p.PresenceRequest.AVAILABLE and agent in self.awaiting:
+                    # Wrap-up lasts until the last call's disposition is recorded.
+                    raise ProtocolError(
+                        ErrorCode.BAD_STATE,
+                        f"record the disposition of {self.awaiting[agent]} first",
+                    )
                 if self.agent_conns.get(agent) != conn:
                     # Signed out earlier on this socket: sign in again with the profile
                     # the socket's hello carried.
@@ -521,11 +549,13 @@ class Router:
 
     def _connected(self, sid: str, agent: str) -> p.Connected:
         name = self.profiles.get(agent, {}).get("name")
+        session = self.sessions.get(sid)
         return p.Connected(
             session_id=sid,
             agent_id=agent,
             room=call_room(sid),
             agent_name=str(name)[:80] if name else None,
+            channel=p.Channel(session.channel) if session else None,
         )
 
     def _queued(self, sid: str, queue: str, reason: p.QueuedReason | None = None) -> p.Queued:
@@ -574,6 +604,8 @@ class Router:
                             waited_s=max(0.0, action.waited_s),
                             language=session.language if session else None,
                             phone=action.callback_number,
+                            channel=p.Channel(session.channel) if session else None,
+                            town=session.town if session else None,
                         ),
                     )
                 )
@@ -661,9 +693,12 @@ class Router:
             p.Outcome.TRANSFERRED,
             p.Outcome.CALLBACK_DONE,
         ):
-            fx.deliveries.append(
-                (agent_key(action.agent), p.Ended(session_id=action.session, outcome=outcome))
-            )
+            queue = self.engine.config.queue(action.queue)
+            needed = queue is not None and queue.wrap_up_s is None
+            if needed:
+                self.awaiting[action.agent] = action.session
+            ended = p.Ended(session_id=action.session, outcome=outcome, disposition=needed or None)
+            fx.deliveries.append((agent_key(action.agent), ended))
         if session is None:
             return
         owner = session.owner
@@ -678,6 +713,8 @@ class Router:
                 language=session.language,
                 callback=session.callback,
                 number=session.number,
+                channel=session.channel,
+                town=session.town,
             )
         if self.caller_session.get(owner) == action.session:
             if new is not None and new in self.sessions:
@@ -694,4 +731,7 @@ class Router:
             self._cancel_timer(GRACE_PREFIX + owner, fx)
             if self.caller_conns.get(owner, "") is None:
                 del self.caller_conns[owner]
-        fx.deliveries.append((owner, p.Ended(session_id=action.session, outcome=outcome)))
+        answered = outcome in (p.Outcome.ANSWERED, p.Outcome.CALLBACK_DONE)
+        fx.deliveries.append(
+            (owner, p.Ended(session_id=action.session, outcome=outcome, survey=answered or None))
+        )

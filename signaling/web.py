@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -56,6 +56,12 @@ class Signaling:
     node: Node
     leader: Leader
     sockets: Sockets
+
+    async def disposed(self, agent: str, session: str) -> None:
+        """The agent recorded ``session``'s disposition: their wrap-up may end."""
+        await self.backplane.append(
+            {"t": "disposed", "key": f"a:{agent}", "session": session, "now": time.time()}
+        )
 
     async def revoke(self, session_ref: str) -> None:
         """A staff web session is over (signed out): close its sockets on every process
@@ -104,6 +110,9 @@ def setup_signaling(
     clock: Callable[[], float] = time.time,
     rooms: RoomService | None = None,
     tickets_per_hour: int = 30,
+    known_town: Callable[[str], Awaitable[bool]] | None = None,
+    keep_number: Callable[[str, str], Awaitable[None]] | None = None,
+    reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
     allowed_origins: Iterable[str] = (),
     sockets_per_address: int = 50,
     client_address: ClientAddress = _remote,
@@ -186,6 +195,9 @@ def setup_signaling(
             clock=clock,
             rooms=rooms,
             refused=count_refusal,
+            known_town=known_town,
+            keep_number=keep_number,
+            reveal_number=reveal_number,
         )
         leader = Leader(
             backplane,

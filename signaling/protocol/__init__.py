@@ -20,6 +20,9 @@ from signaling.protocol.queue import (
     Accept as Accept,
 )
 from signaling.protocol.queue import (
+    CallbackNumber as CallbackNumber,
+)
+from signaling.protocol.queue import (
     CallbackOffered as CallbackOffered,
 )
 from signaling.protocol.queue import (
@@ -27,6 +30,9 @@ from signaling.protocol.queue import (
 )
 from signaling.protocol.queue import (
     CancelReason as CancelReason,
+)
+from signaling.protocol.queue import (
+    Channel as Channel,
 )
 from signaling.protocol.queue import (
     Connected as Connected,
@@ -273,6 +279,7 @@ ServerMessage = (
     | CallbackOffered
     | Ended
     | Offer
+    | CallbackNumber
     | OfferCancelled
     | PresenceChanged
     | Error
@@ -298,6 +305,7 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         CallbackOffered,
         Ended,
         Offer,
+        CallbackNumber,
         OfferCancelled,
         PresenceChanged,
         Error,

@@ -56,6 +56,13 @@ class CancelReason(enum.StrEnum):
     OTHER = "other"
 
 
+class Channel(enum.StrEnum):
+    """How the caller is with us (the phone comes with telephony)."""
+
+    WEB_VOICE = "web_voice"
+    WEB_VIDEO = "web_video"
+
+
 class CallbackReason(enum.StrEnum):
     """Why a callback (or a message) is offered to a waiting caller."""
 
@@ -80,6 +87,8 @@ class JoinQueue:
     priority: PriorityClass = PriorityClass.ORDINARY
     phone: Phone | None = None
     named_agent: Id | None = None
+    channel: Channel | None = None  # absent: web_voice
+    town: Id | None = None  # from GET /api/towns; checked against the record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,6 +198,7 @@ class Connected:
     agent_id: Id
     room: Id | None = None
     agent_name: Annotated[str, Text(1, 80)] | None = None
+    channel: Channel | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,9 +212,15 @@ class CallbackOffered:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ended:
+    """The session is over. To the agent, ``disposition`` says that wrap-up lasts until
+    its disposition is recorded (the desk's form); to the caller, ``survey`` that they
+    may rate the call."""
+
     type: ClassVar[str] = "ended"
     session_id: Id
     outcome: Outcome
+    disposition: bool | None = None  # true: a disposition is needed
+    survey: bool | None = None  # true: the caller may rate the call
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,6 +237,19 @@ class Offer:
     waited_s: Seconds = 0.0
     language: Language | None = None
     phone: Annotated[str, Text(1, 24)] | None = None
+    channel: Channel | None = None
+    town: Id | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackNumber:
+    """The full number to call back, sent only to the agent a callback is offered to,
+    right after the ``offer`` (which, like every other screen, shows it masked)."""
+
+    type: ClassVar[str] = "callback_number"
+    offer_id: Id
+    session_id: Id
+    phone: Annotated[str, Text(3, 32)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -46,7 +46,7 @@ from routing.events import (
     VoicemailRequested,
 )
 from routing.ids import AgentId, CallerKey, Language, QueueId, SessionId, TimerKey
-from routing.model import AgentChoice, LongWaitAction, Shift
+from routing.model import AgentChoice, LongWaitAction, RoutingConfig, Shift
 from routing.presence import Presence
 
 
@@ -825,6 +825,25 @@ class TestPositions:
         h.advance(10)
         acts = h.send(SessionAbandoned, session=SessionId("s2"))
         assert of(acts, TellPosition) == []
+
+
+class TestWrapUpUntilDisposition:
+    def test_wrap_up_lasts_until_the_agent_ends_it(self) -> None:
+        """With ``wrap_up_s=None`` (the hotline: a disposition ends it) the agent stays in
+        wrap-up, with no timer, until asking for available; then the next call comes."""
+        cfg = config(queue("labour", wrap_up_s=None))
+        assert RoutingConfig.from_dict(cfg.to_dict()) == cfg
+        h = Harness(cfg)
+        h.sign_in("a1")
+        h.enqueue("s1")
+        answer(h, "a1", "s1")
+        h.send(SessionEnded, session=SessionId("s1"))
+        h.enqueue("s2")
+        h.advance(3600)
+        assert h.engine.presence(AgentId("a1")) is Presence.WRAP_UP
+        assert not any(k.startswith("wrap:") for k in h.timers)
+        acts = h.send(AgentStateChanged, agent=AgentId("a1"), presence=Presence.AVAILABLE)
+        assert offers(acts) == [("a1", "s2")]
 
 
 class TestTransfer:

@@ -75,7 +75,7 @@ BAD: list[tuple[str | bytes, ErrorCode]] = [
     ('{"v":1,"type":"join_queue","category":"tax","language":"zh"}', ErrorCode.BAD_FIELD),
     ('{"v":1,"type":"join_queue","category":"general","language":"中文"}', ErrorCode.BAD_FIELD),
     (
-        '{"v":1,"type":"join_queue","category":"general","language":"zh","phone":"call me"}',
+        '{"v":1,"type":"join_queue","category":"general","language":"zh","phone":"1111111111111111111111111111111111111111"}',
         ErrorCode.BAD_FIELD,
     ),
     (
