@@ -45,3 +45,16 @@ async def tree(*, session: AsyncSession) -> list[Place]:
         else:
             parent.children.append(place)
     return roots
+
+
+async def is_place(*, session: AsyncSession, code: str) -> bool:
+    """Whether ``code`` names a town or a village of the district (a caller's town)."""
+    if not code or len(code) > 32:
+        return False
+    found = await session.scalar(
+        select(ServicePoint.id).where(
+            ServicePoint.code == code,
+            ServicePoint.level.in_([ServicePointLevel.TOWN, ServicePointLevel.VILLAGE]),
+        )
+    )
+    return found is not None

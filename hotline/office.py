@@ -49,6 +49,7 @@ from hotline import keys
 from hotline.auth import PUBLIC, Handler, allow
 from hotline.contact import CALLER_AUDIENCE, caller_claims
 from hotline.web import locale_of, page, viewer_of
+from signaling.identity import Identity
 from signaling.protocol import Category
 from signaling.tokens import TokenError
 
@@ -104,6 +105,44 @@ def _survey_claims(request: web.Request, session_id: str) -> tuple[str, bool] | 
     if caller is None or caller.aud != CALLER_AUDIENCE:
         return None
     return caller.sub, False
+
+
+# ---------------------------------------------------------------- signaling's hooks
+async def known_town(app: web.Application, code: str) -> bool:
+    """``setup_signaling(known_town=…)``: a ``join_queue`` town is a town or village code
+    from ``GET /api/towns``."""
+    async with app[keys.DB].session() as session:
+        return await towns.is_place(session=session, code=code)
+
+
+async def keep_number(app: web.Application, session_id: str, number: str) -> None:
+    """``setup_signaling(keep_number=…)``: a caller asking for a callback leaves the
+    full number in the sealed store for the retention period."""
+    await callbacks.keep(
+        app[keys.DB],
+        seal=app[NUMBER_SEAL],
+        session_id=session_id,
+        number=number,
+        retention=app[keys.SETTINGS].retention.callback_numbers,
+    )
+
+
+async def reveal_number(app: web.Application, session_id: str, identity: Identity) -> str | None:
+    """``setup_signaling(reveal_number=…)``: signaling asks only for the agent the leader
+    offered the callback to; anyone else (no agent id) is refused. Audited either way;
+    ``None`` when no number is kept."""
+    staff_id = int(identity.user_id) if identity.user_id.isdigit() else None
+    try:
+        return await callbacks.reveal(
+            db=app[keys.DB],
+            seal=app[NUMBER_SEAL],
+            session_id=session_id,
+            viewer=identity.agent_id or identity.user_id,
+            viewer_user_id=staff_id,
+            allowed=identity.kind == "staff" and identity.agent_id is not None,
+        )
+    except (callbacks.NumberNotFound, callbacks.RevealRefused):
+        return None
 
 
 def setup_office(app: web.Application, secret_key: str) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from cases import staff
+from cases import audit, staff
 from cases.db import Database
 from cases.models import Role, ServicePointLevel, SessionRecord
 from hotline import keys
-from hotline.office import survey_token
+from hotline.office import keep_number, known_town, reveal_number, survey_token
+from signaling.identity import Identity
 from tests.app import AppClient, sign_in
 from tests.office.helpers import add_session, add_user
 
@@ -275,3 +276,35 @@ class TestSurveyToken:
         assert answer.status == 200
         assert (await answer.json())["callback"] is False
         assert (await client.post(url, json={"rating": 4}, headers=own)).status == 409
+
+
+class TestSignalingHooks:
+    async def test_number_store_and_towns_behind_the_signaling_hooks(
+        self, office: Database, make_client: AppClient
+    ) -> None:
+        """What signaling's hooks reach: the number kept sealed and revealed to an agent
+        only (audited both ways), and towns checked against the record."""
+        client = await make_client()
+        app = client.app
+        await keep_number(app, "S-1", "139 1234 5678")
+        agent = Identity(kind="staff", user_id="2", display_name="W", agent_id="wang")
+        caller = Identity(kind="caller", user_id="v-1", display_name="caller", subject="v-1")
+        assert await reveal_number(app, "S-1", agent) == "+8613912345678"
+        assert await reveal_number(app, "S-1", caller) is None
+        assert await reveal_number(app, "S-none", agent) is None
+        async with office.session() as session:
+            actions = [e.action for e in await audit.recent(session=session)]
+            district = await staff.add_service_point(
+                session=session, code="QH", name="清河区", level=ServicePointLevel.DISTRICT
+            )
+            await staff.add_service_point(
+                session=session,
+                code="QH-DB",
+                name="东坝镇",
+                level=ServicePointLevel.TOWN,
+                parent=district,
+            )
+        assert actions[:2] == ["callback_number.reveal_denied", "callback_number.reveal"]
+        assert await known_town(app, "QH-DB")
+        assert not await known_town(app, "QH")  # the district is not a caller's town
+        assert not await known_town(app, "nowhere")
