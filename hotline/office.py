@@ -52,6 +52,7 @@ from hotline.web import locale_of, page, viewer_of
 from signaling.identity import Identity
 from signaling.protocol import Category
 from signaling.tokens import TokenError
+from signaling.web import SIGNALING
 
 log = logging.getLogger("hotline.office")
 routes = web.RouteTableDef()
@@ -453,6 +454,8 @@ async def disposition(request: web.Request) -> web.Response:
         return _bad(_("No such session."), status=404)
     except dispositions.NotYourSession:
         return _bad(_("Only the agent who took the call records its disposition."), status=403)
+    # The agent's wrap-up may end now (signaling.router keeps it until this).
+    await request.app[SIGNALING].disposed(viewer.username, session_id)
     return web.json_response(
         {
             "session_id": session_id,
