@@ -70,6 +70,7 @@ ROLE: Mapping[str, str] = {
     "mediator": N_("People's mediator"),
     "notary": N_("Notary"),
     "legal_aid": N_("Legal-aid officer"),
+    "back_office": N_("Back-office officer"),
     "supervisor": N_("Supervisor"),
     "admin": N_("Administrator"),
 }
@@ -104,7 +105,41 @@ ERROR: Mapping[str, str] = {
     "rate_limited": N_("Too many requests; please wait a moment."),
     "unavailable": N_("The service is busy; please try again shortly."),
 }
-
+# The back office (cases.tickets, cases.dispositions; docs/back-office.md).
+TICKET_STATUS: Mapping[str, str] = {
+    "open": N_("Open"),
+    "acknowledged": N_("Acknowledged"),
+    "in_progress": N_("In progress"),
+    "done": N_("Done"),
+    "returned": N_("Returned"),
+}
+TICKET_KIND: Mapping[str, str] = {
+    "referral": N_("Referral"),
+    "voicemail": N_("Message"),
+    "callback": N_("Call back a dissatisfied caller"),
+    "complaint": N_("Complaint"),
+    "escalation": N_("Escalation: acknowledge within 10 minutes"),
+}
+OFFICE: Mapping[str, str] = {
+    "legal_aid": N_("Legal aid centre"),
+    "mediation": N_("Mediation committee"),
+    "notary": N_("Notary office"),
+    "gov_12345": N_("12345 government hotline"),
+    "other_agency": N_("Another agency"),
+    "supervisors": N_("Supervisors"),
+}
+DISPOSITION: Mapping[str, str] = {
+    "answered": N_("Answered on the call"),
+    "callback_booked": N_("Callback booked"),
+    "referred_legal_aid": N_("Referred to legal aid"),
+    "referred_mediation": N_("Referred to mediation"),
+    "referred_notary": N_("Referred to a notary"),
+    "referred_12345": N_("Referred to 12345"),
+    "referred_other_agency": N_("Referred to another agency"),
+    "complaint": N_("Complaint passed on"),
+    "escalation": N_("Escalated"),
+    "abusive_ended": N_("Abusive call ended after two warnings"),
+}
 KINDS: Mapping[str, Mapping[str, str]] = {
     "category": CATEGORY,
     "priority": PRIORITY,
@@ -117,6 +152,10 @@ KINDS: Mapping[str, Mapping[str, str]] = {
     "channel": CHANNEL,
     "offer_kind": OFFER_KIND,
     "error": ERROR,
+    "ticket_status": TICKET_STATUS,
+    "ticket_kind": TICKET_KIND,
+    "office": OFFICE,
+    "disposition": DISPOSITION,
 }
 
 

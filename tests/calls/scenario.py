@@ -242,6 +242,15 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     await agent.locator("[data-testid=disposition]").wait_for()
     result["disposition_asked"] = True
     result["survey_asked"] = await caller.locator("[data-testid=survey]").is_visible()
+    result["step"] = "disposition and rating"
+    await caller.locator("[data-testid=survey] button[value='5']").click()
+    await caller.locator("#status-detail").filter(has_text="谢谢").wait_for()
+    await agent.click("[data-testid=disposition] button[type=submit]")
+    await agent.locator("[data-testid=disposition]").wait_for(state="hidden")
+    result["disposition_error"] = await agent.text_content("#disposition-error")
+    await agent.click("#go-available")
+    await agent.locator("[data-testid=presence][data-state=available]").wait_for()
+    result["available_after_disposition"] = True
     result["caller_end_text"] = await caller.locator("#status-text").text_content()
     result["agent_end_text"] = await agent.locator("[data-testid=last-outcome]").text_content()
     result["tokens_fetched"] = len(tokens)

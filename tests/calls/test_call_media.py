@@ -76,7 +76,7 @@ class TestCallEndToEnd:
     def test_caller_hangs_up_and_both_see_the_end(self, call: dict[str, Any]) -> None:
         assert call["step"] == "done"
         assert call["caller_end_text"] == "通话结束"
-        assert call["agent_end_text"] == "已接听"
+        assert call["agent_end_text"] == "已接听；已记录处置"  # answered, then disposed
 
     def test_wrap_up_asks_the_disposition_and_the_caller_a_rating(
         self, call: dict[str, Any]
@@ -85,6 +85,7 @@ class TestCallEndToEnd:
         recorded) and the caller is invited to rate the call."""
         assert call["disposition_asked"]
         assert call["survey_asked"]
+        assert call["available_after_disposition"]  # recorded: wrap-up is over
 
     def test_video_call_is_announced_as_video(self, call: dict[str, Any]) -> None:
         assert "视频通话" in call["offer_text"]
