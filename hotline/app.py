@@ -36,7 +36,7 @@ from hotline.contact import CallerTokenQuota, Contact, load_roster, routing_conf
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
-from hotline.office import keep_number, known_town, reveal_number, setup_office
+from hotline.office import keep_number, known_town, reveal_number, setup_office, survey_token
 from hotline.proxies import forwarded_middleware
 from hotline.rooms import MediaRooms
 from hotline.settings import Settings
@@ -136,6 +136,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         known_town=functools.partial(known_town, app),
         keep_number=functools.partial(keep_number, app),
         reveal_number=functools.partial(reveal_number, app),
+        survey_token=functools.partial(survey_token, app),
     )
     app.cleanup_ctx.append(_caller_quota)
     # The WebSocket authenticates its peers itself (staff cookie or caller token).

@@ -50,7 +50,7 @@ TOWNS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
 DEMO_STAFF = (
     DemoUser(
         "lawyer.wang",
-        "王律师 Wang",
+        "王律师",
         (Role.LAWYER,),
         {"labour_wages": 5, "contract_debt": 3, "general": 3},
         1,
@@ -59,7 +59,7 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "lawyer.li",
-        "李律师 Li",
+        "李律师",
         (Role.LAWYER,),
         {"marriage_family": 5, "property_housing": 4, "general": 3},
         1,
@@ -68,7 +68,7 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "lawyer.zhang",
-        "张律师 Zhang",
+        "张律师",
         (Role.LAWYER,),
         {"traffic": 4, "consumer": 3, "general": 4},
         2,
@@ -77,7 +77,7 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "lawyer.chen",
-        "陈律师 Chen",
+        "陈律师",
         (Role.LAWYER, Role.LEGAL_AID),
         {"criminal": 4, "administrative": 3, "legal_aid": 4},
         2,
@@ -87,7 +87,7 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "mediator.zhao",
-        "赵调解员 Zhao",
+        "赵调解员",
         (Role.MEDIATOR,),
         {"mediation_intake": 5, "marriage_family": 3},
         1,
@@ -96,18 +96,18 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "mediator.sun",
-        "孙调解员 Sun",
+        "孙调解员",
         (Role.MEDIATOR,),
         {"mediation_intake": 4, "property_housing": 3},
         2,
         ("zh",),
         "QH-XS",
     ),
-    DemoUser("notary.zhou", "周公证员 Zhou", (Role.NOTARY,), {"notarization": 5}, 1, ("zh",), None),
-    DemoUser("supervisor.liu", "刘班长 Liu", (Role.SUPERVISOR,), {}, 1, ("zh",), None),
+    DemoUser("notary.zhou", "周公证员", (Role.NOTARY,), {"notarization": 5}, 1, ("zh",), None),
+    DemoUser("supervisor.liu", "刘班长", (Role.SUPERVISOR,), {}, 1, ("zh",), None),
     # The back office: works the tickets of the legal aid centre, mediation committee …
-    DemoUser("backoffice.wu", "吴专员 Wu", (Role.BACK_OFFICE,), {}, 1, ("zh",), None),
-    DemoUser("admin", "系统管理员 Admin", (Role.ADMIN,), {}, 1, ("zh",), None),
+    DemoUser("backoffice.wu", "吴专员", (Role.BACK_OFFICE,), {}, 1, ("zh",), None),
+    DemoUser("admin", "系统管理员", (Role.ADMIN,), {}, 1, ("zh",), None),
 )
 
 
