@@ -64,7 +64,7 @@ const room = new MediaRoom({
     else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
   },
 });
-window.hotline = { room, state: () => state, session: () => sessionId };
+window.hotline = { room, state: () => state, session: () => sessionId, rated: () => rated && rated.status };
 
 function say(main, more = "") {
   text.textContent = main;
@@ -167,7 +167,7 @@ function onMessage(msg) {
       showCallbackChoice(msg.reason);
       break;
     case "ended":
-      if (msg.survey) askRating(msg.session_id);
+      if (msg.survey) askRating(msg.session_id, msg.survey_token);
       finish(t("Finished"), {
         answered: t("Thank you for calling 12348."),
         abandoned: t("You left the line."),
@@ -228,10 +228,12 @@ function finish(main, more) {
   show(form, true);
 }
 
-// An answered call invites a rating (docs/protocol.md, "ended"), sent with the caller token.
+// An answered call invites a rating (docs/protocol.md, "ended"), sent with the call's
+// survey token (or else the caller token).
 let survey = null;
-function askRating(session) {
-  survey = { session, token: sessionStorage.getItem(TOKEN_KEY) };
+let rated = null; // the last rating's response (for tests)
+function askRating(session, token) {
+  survey = { session, token: token || sessionStorage.getItem(TOKEN_KEY) };
   show($("#survey"), true);
 }
 
@@ -242,7 +244,7 @@ $("#survey").addEventListener("submit", async (event) => {
   survey = null;
   show($("#survey"), false);
   try {
-    await fetch(`/api/sessions/${encodeURIComponent(session)}/survey`, {
+    rated = await fetch(`/api/sessions/${encodeURIComponent(session)}/survey`, {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
       body: JSON.stringify({ rating: Number(event.submitter.value) }),

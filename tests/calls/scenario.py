@@ -245,6 +245,7 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     result["step"] = "disposition and rating"
     await caller.locator("[data-testid=survey] button[value='5']").click()
     await caller.locator("#status-detail").filter(has_text="谢谢").wait_for()
+    result["rating_status"] = await caller.evaluate("window.hotline.rated()")
     await agent.click("[data-testid=disposition] button[type=submit]")
     await agent.locator("[data-testid=disposition]").wait_for(state="hidden")
     result["disposition_error"] = await agent.text_content("#disposition-error")

@@ -86,6 +86,7 @@ class TestCallEndToEnd:
         assert call["disposition_asked"]
         assert call["survey_asked"]
         assert call["available_after_disposition"]  # recorded: wrap-up is over
+        assert call["rating_status"] == 201 or call["rating_status"] == 200
 
     def test_video_call_is_announced_as_video(self, call: dict[str, Any]) -> None:
         assert "视频通话" in call["offer_text"]
