@@ -3,6 +3,7 @@
 import { label, t } from "./i18n.js";
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
 import { MediaRoom, attachStream, detachStream, resumePlayback } from "./room.js";
+import { loadPlaces, placeName } from "./towns.js";
 
 const offers = new Map();
 let live = null; // {session_id, room, caller}
@@ -128,7 +129,8 @@ function renderOffers() {
     meta.className = "meta";
     const parts = [];
     parts.push(offer.channel === "web_video" ? t("Video call") : t("Voice call"));
-    if (offer.town) parts.push(t("Town {town}", { town: offer.town }));
+    const town = offer.town && placeName(offer.town);
+    if (town) parts.push(town);
     parts.push(t("waited {wait}", { wait: formatWait(waited) }));
     parts.push(label("language", offer.language, offer.language));
     // The full number comes only to this desk, for a callback (callback_number).
@@ -317,3 +319,5 @@ $("#transfer").addEventListener("click", () =>
 $("#remotes").addEventListener("click", () => resumePlayback(remotes));
 setInterval(() => offers.size && renderOffers(), 1000);
 signaling.connect();
+
+loadPlaces();

@@ -5,6 +5,7 @@
 import { label, t } from "./i18n.js";
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
 import { MediaRoom, attachStream, detachStream, resumePlayback } from "./room.js";
+import { fillTownPicker } from "./towns.js";
 
 const TOKEN_KEY = "hotline.caller.token";
 const RESUME_KEY = "hotline.caller.resume";
@@ -270,6 +271,8 @@ form.addEventListener("submit", async (event) => {
   if (phone) joinRequest.phone = phone;
   const named = String(data.get("named_agent") || "");
   if (named) joinRequest.named_agent = named;
+  const town = String(data.get("town") || "");
+  if (town) joinRequest.town = town;
   call = { media: data.get("media") === "video" ? "video" : "voice", phone };
   joinRequest.channel = call.media === "video" ? "web_video" : "web_voice";
   enterCallView();
@@ -336,3 +339,5 @@ if (savedToken && sessionStorage.getItem(RESUME_KEY)) {
   room.wantVideo = Boolean(call && call.media === "video");
   connect(savedToken);
 }
+
+fillTownPicker($("#town"));
