@@ -347,9 +347,10 @@ def make_bot(name: str, clips: dict[str, Any]) -> Any:
 
 
 async def join_both(call: Call, clips: dict[str, Any], tag: str) -> None:
-    """Both ends join the call's room with new bots; the agent records it."""
-    await call.caller.join_room(call.room, make_bot(f"{tag}-caller", clips))
+    """Both ends join the call's room with new bots, the agent first (staff open a
+    room: the caller's join is refused ``bad_state`` until then); the agent records it."""
     await call.agent.join_room(call.room, make_bot(f"{tag}-agent", clips))
+    await call.caller.join_room(call.room, make_bot(f"{tag}-caller", clips))
     if not call.recording_asked:
         call.recording_asked = True
         if call.agent.count("recording_started") == 0:
