@@ -1,9 +1,11 @@
 """Calls benchmark: N concurrent two-party hotline calls through the real application.
 
 ``run(calls, seconds, video)`` returns one JSON-able dict: server CPU per call (% of one
-core), delivery per direction (frames received / frames sent, median and worst over the
-calls), and how many calls connected and were recorded. ``compare()`` runs a voice and a
-video level and reports their CPU ratio.
+core; also the idle server's, measured before the first call, and the bots' process's,
+which shares the machine), delivery per direction (frames received / frames sent,
+median and worst over the calls; frames in flight when the window opens make it a hair
+over 1 at times), and how many calls connected and were recorded. ``compare()`` runs a
+voice and a video level and reports their CPU ratio.
 
 Each call is what a caller's page and an agent's desk do: the agent signs in through
 ``/signin`` and goes ``presence available``; the caller takes a token from
@@ -50,6 +52,7 @@ NETNS_SETUP = 'ip link set lo up && ip addr add 127.0.0.2/8 dev lo && exec "$@"'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PASSWORD = "bench calls password"  # noqa: S105 (bench agents in a throwaway database)
 SECRET_KEY = "b" * 40
+IDLE_SECONDS = 3.0  # the server measured with no call on it, before the first
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -407,6 +410,10 @@ async def _measure(
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as callers_http,
     ):
         agent_sessions: list[aiohttp.ClientSession] = []
+        # what the server costs with nobody on it (timers, heartbeats), to tell apart
+        idle0, i0 = proc_cpu_seconds(server.pid), time.monotonic()
+        await asyncio.sleep(IDLE_SECONDS)
+        idle = (proc_cpu_seconds(server.pid) - idle0) / (time.monotonic() - i0) * 100
         try:
             for i, username in enumerate(agents):
                 http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -433,8 +440,10 @@ async def _measure(
 
             start = snap()
             cpu0, t0 = proc_cpu_seconds(server.pid), time.monotonic()
+            bots0 = proc_cpu_seconds(os.getpid())
             await asyncio.sleep(seconds)
             cpu1, t1 = proc_cpu_seconds(server.pid), time.monotonic()
+            bots1 = proc_cpu_seconds(os.getpid())
             # stop sending, let what is in flight arrive, then count
             for c in placed:
                 for peer in (c.caller, c.agent):
@@ -492,6 +501,9 @@ async def _measure(
         "kinds": list(kinds),
         "server_cpu_percent": round(cpu, 1),
         "server_cpu_percent_per_call": round(cpu / calls, 2),
+        "server_idle_cpu_percent": round(idle, 1),
+        "server_cpu_percent_per_call_above_idle": round((cpu - idle) / calls, 2),
+        "bots_cpu_percent": round((bots1 - bots0) / (t1 - t0) * 100, 1),
         "delivery": delivery,
         "delivery_min": min(worst) if worst else None,
         "calls_connected": len(placed),
