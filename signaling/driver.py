@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 from routing import actions as act
 from routing.model import RoutingConfig
 from signaling import protocol as p
+from signaling import records as rec
 from signaling.backplane.base import Backplane, Delivery, Term, entry_order
 from signaling.errors import BackplaneError, LeaseLost
 from signaling.router import Effects, Router, check_config
@@ -198,7 +199,8 @@ class _Run:
         try:
             while True:
                 key, at = await self.fired.get()
-                await self.leader.backplane.append({"t": "timer", "key": key, "now": at})
+                due = rec.TimerDue(key=key, now=at)
+                await self.leader.backplane.append(rec.to_dict(due))
         finally:
             for handle in self.handles.values():
                 handle.cancel()

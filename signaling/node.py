@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -24,12 +25,12 @@ from cases.phone import is_valid
 from cases.phone import mask as mask_phone
 from routing.model import AgentProfile, RoutingConfig
 from signaling import protocol as p
+from signaling import records as rec
 from signaling.backplane.base import Backplane
 from signaling.errors import BackplaneError, ErrorCode, ProtocolError
 from signaling.identity import Identity
 from signaling.rooms import RoomRefused, RoomService, RoomSession
 from signaling.router import call_room
-from signaling.schema import encode
 from signaling.tokens import Tokens
 
 log = logging.getLogger(__name__)
@@ -349,13 +350,6 @@ class Node:
         is_agent = conn.key.startswith("a:")
         if isinstance(msg, _CALLER_ONLY if is_agent else _AGENT_ONLY):
             raise ProtocolError(ErrorCode.NOT_ALLOWED, f"{msg.type} is not for your role")
-        record: dict[str, Any] = {
-            "t": "msg",
-            "key": conn.key,
-            "conn": conn.id,
-            "now": self.clock(),
-            "m": {"type": msg.type, **encode(msg)},
-        }
         if (
             isinstance(msg, p.JoinQueue)
             and msg.town
@@ -363,27 +357,38 @@ class Node:
             and not await self.known_town(msg.town)
         ):
             raise ProtocolError(ErrorCode.BAD_FIELD, "town: not a town of this district")
-        if isinstance(msg, p.JoinQueue | p.Transfer):
-            record["sid"] = f"S-{uuid.uuid4().hex[:16]}"
+        sid = f"S-{uuid.uuid4().hex[:16]}" if isinstance(msg, p.JoinQueue | p.Transfer) else None
+        addr = None
         if isinstance(msg, p.RequestVoicemail) and conn.address:
-            record["addr"] = self.tokens.address_key(conn.address)  # tickets per address
+            addr = self.tokens.address_key(conn.address)  # tickets per address
+        caller = display = None
         if isinstance(msg, p.JoinQueue | p.RequestCallback):
             # The number stays out of the log: agents see it masked, a keyed hash
             # recognises a returning caller (DOMAIN.md: mask phone numbers).
-            record["m"].pop("phone", None)
             if msg.phone and not is_valid(msg.phone):
                 raise ProtocolError(ErrorCode.BAD_FIELD, "phone: not a valid phone number")
             if msg.phone:
-                record["caller"] = self.tokens.caller_key(msg.phone)
-                record["display"] = mask_phone(msg.phone)
+                caller = self.tokens.caller_key(msg.phone)
+                display = mask_phone(msg.phone)
                 conn.phone = msg.phone  # this connection's, in memory only
-            number = msg.phone or conn.phone
-            if isinstance(msg, p.RequestCallback) and number and conn.session_id:
-                if self.keep_number is not None:
-                    await self.keep_number(root_session(conn.session_id), number)
             elif conn.identity.subject:
-                record["caller"] = f"sub:{conn.identity.subject}"
-        await self.backplane.append(record)
+                caller = f"sub:{conn.identity.subject}"
+            number = msg.phone or conn.phone
+            keep = self.keep_number if isinstance(msg, p.RequestCallback) else None
+            if keep is not None and number and conn.session_id:
+                await keep(root_session(conn.session_id), number)
+            msg = dataclasses.replace(msg, phone=None)
+        record = rec.Msg(
+            key=conn.key,
+            conn=conn.id,
+            now=self.clock(),
+            m=msg,
+            sid=sid,
+            caller=caller,
+            display=display,
+            addr=addr,
+        )
+        await self.backplane.append(rec.to_dict(record))
 
     async def _room(self, conn: Connection, msg: _RoomMessage) -> None:
         """Carry out a room message on the RoomService; refusals become ``room_error``."""
@@ -440,7 +445,7 @@ class Node:
         if conn.key is not None:
             raise ProtocolError(ErrorCode.BAD_STATE, "already said hello")
         identity = conn.identity
-        record: dict[str, Any] = {"t": "attach", "conn": conn.id}
+        profile_data: dict[str, Any] | None = None
         resumed = False
         agent_id: str | None = None
         if identity.kind == "staff":
@@ -451,7 +456,7 @@ class Node:
                 raise ProtocolError(ErrorCode.NOT_ALLOWED, "no routing profile for this agent")
             agent_id = identity.agent_id
             key = f"a:{agent_id}"
-            record["profile"] = profile.to_dict()
+            profile_data = profile.to_dict()
             resumed = key in self.conns
         elif identity.room is not None:
             raise ProtocolError(ErrorCode.NOT_ALLOWED, "a room token admits to its room only")
@@ -484,8 +489,8 @@ class Node:
             )
         )
         await self.backplane.register(key)
-        record.update(key=key, now=self.clock())
-        await self.backplane.append(record)
+        attach = rec.Attach(key=key, conn=conn.id, now=self.clock(), profile=profile_data)
+        await self.backplane.append(rec.to_dict(attach))
 
     async def _detach(self, conn: Connection) -> None:
         key = conn.key
@@ -495,9 +500,8 @@ class Node:
             if self.conns.get(key) is conn:
                 del self.conns[key]
                 await self.backplane.unregister(key)
-            await self.backplane.append(
-                {"t": "drop", "key": key, "conn": conn.id, "now": self.clock()}
-            )
+            drop = rec.Drop(key=key, conn=conn.id, now=self.clock())
+            await self.backplane.append(rec.to_dict(drop))
         except BackplaneError as exc:
             log.warning("could not record the drop of %s: %s", key, exc)
 

@@ -7,22 +7,14 @@ it into routing events (``engine.handle``), keeps the little state the engine do
 ``Effects``: messages to deliver, timers to arm or disarm, outcomes to record. Replaying
 the same records gives the same state, which is how a new leader catches up.
 
-Records (JSON objects, field ``t``):
-
-* ``attach`` ``{key, conn, now, profile?}``  a connection said hello (agents: sign in);
-* ``msg``    ``{key, conn, now, m, sid?, caller?, display?}``  a validated client message;
-* ``drop``   ``{key, conn, now}``  a connection closed;
-* ``timer``  ``{key, now}``  a timer fired (an engine timer, or ``grace:<caller key>``);
-* ``gone``   ``{key: process, keys, now}``  a process died holding these connections;
-* ``disposed`` ``{key, session, now}``  the agent recorded a session's disposition.
-
-Connection keys are ``a:<agent id>`` and ``c:<caller key>``.
+Records are the typed ones of ``signaling.records`` (``Attach``, ``Msg``, ``Drop``,
+``TimerDue``, ``Gone``, ``Disposed``); a stored log entry is parsed into one once, at
+the top of ``apply``. Connection keys are ``a:<agent id>`` and ``c:<caller key>``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +28,7 @@ from routing.ids import AgentId, CallerKey, Language, QueueId, SessionId, TimerK
 from routing.model import AgentProfile, Category, RoutingConfig
 from routing.presence import Presence as RoutingPresence
 from signaling import protocol as p
+from signaling import records as rec
 from signaling.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -72,11 +65,10 @@ def _number(caller: object) -> str | None:
     return caller if isinstance(caller, str) and caller.startswith("tel:") else None
 
 
-def _ref(record: Mapping[str, Any]) -> str | None:
-    """The type of the message a record carries, for ``error.ref``."""
-    m = record.get("m")
-    kind = m.get("type") if isinstance(m, Mapping) else None
-    return kind if isinstance(kind, str) and kind in p.CLIENT_TYPES else None
+def _needed(value: str | None) -> str:
+    if value is None:
+        raise ProtocolError(ErrorCode.MISSING_FIELD, "the node gave no session id")
+    return value
 
 
 @dataclass
@@ -216,37 +208,43 @@ class Router:
 
     # -- records ----------------------------------------------------------------------
 
-    def apply(self, record: Mapping[str, Any]) -> Effects:
-        """Apply one log record. Never raises for a bad record: it is logged and skipped."""
+    def apply(self, entry: Mapping[str, Any] | rec.Record) -> Effects:
+        """Apply one log record (a stored entry is parsed here, once). Never raises for a
+        bad record: it is logged and skipped."""
         fx = Effects()
-        try:
-            kind = record["t"]
-            key = str(record["key"])
-            now = max(float(record["now"]), self.last_now)
-        except (KeyError, TypeError, ValueError):
-            log.error("skipping malformed record %.200r", record)
-            return fx
+        if isinstance(entry, Mapping):
+            try:
+                record = rec.parse_record(entry)
+            except rec.RecordError as exc:
+                log.error("skipping malformed record (%s): %.200r", exc, entry)
+                return fx
+            except ProtocolError as exc:  # a message this version no longer accepts
+                key = str(entry.get("key"))
+                fx.deliveries.append((key, p.Error(code=exc.code, detail=exc.detail[:500])))
+                return fx
+        else:
+            record = entry
+        key = record.key
+        now = max(record.now, self.last_now)
         self.last_now = now
+        ref = record.m.type if isinstance(record, rec.Msg) else None
         try:
-            if kind == "msg":
-                self._on_msg(record, key, now, fx)
-            elif kind == "attach":
-                self._on_attach(record, key, now, fx)
-            elif kind == "drop":
-                self._on_drop(key, str(record.get("conn")), now, fx)
-            elif kind == "timer":
-                self._on_timer(key, now, fx)
-            elif kind == "gone":
-                self._on_gone(record.get("keys", []), now, fx)
-            elif kind == "disposed":
-                self._on_disposed(key, str(record.get("session")), now, fx)
-            else:
-                log.error("skipping record of unknown kind %.40r", kind)
+            match record:
+                case rec.Msg():
+                    self._on_msg(record, now, fx)
+                case rec.Attach():
+                    self._on_attach(record, now, fx)
+                case rec.Drop():
+                    self._on_drop(key, record.conn, now, fx)
+                case rec.TimerDue():
+                    self._on_timer(key, now, fx)
+                case rec.Gone():
+                    self._on_gone(list(record.keys), now, fx)
+                case rec.Disposed():
+                    self._on_disposed(key, record.session, now, fx)
         except ProtocolError as exc:
-            ref = _ref(record) if kind == "msg" else None
             fx.deliveries.append((key, p.Error(code=exc.code, detail=exc.detail[:500], ref=ref)))
         except RoutingError as exc:
-            ref = _ref(record) if kind == "msg" else None
             fx.deliveries.append(
                 (key, p.Error(code=ErrorCode.BAD_STATE, detail=str(exc)[:500], ref=ref))
             )
@@ -259,11 +257,13 @@ class Router:
     def _handle(self, event: ev.Event, fx: Effects) -> None:
         self._perform(self.engine.handle(event), event.now, fx)
 
-    def _on_attach(self, record: Mapping[str, Any], key: str, now: float, fx: Effects) -> None:
-        conn = str(record["conn"])
+    def _on_attach(self, record: rec.Attach, now: float, fx: Effects) -> None:
+        key, conn = record.key, record.conn
         if key.startswith("a:"):
             agent = key[2:]
-            self.profiles[agent] = dict(record["profile"])
+            if record.profile is None:
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, "an agent signs in with a profile")
+            self.profiles[agent] = dict(record.profile)
             if agent in self.agent_conns:
                 self.agent_conns[agent] = conn  # a second socket takes over the first
             else:
@@ -362,11 +362,10 @@ class Router:
             raise ProtocolError(ErrorCode.BAD_STATE, "you have no session")
         return SessionId(sid), session
 
-    def _on_msg(self, record: Mapping[str, Any], key: str, now: float, fx: Effects) -> None:
-        msg = p.parse(json.dumps({"v": p.PROTOCOL_VERSION, **record["m"]}))
+    def _on_msg(self, record: rec.Msg, now: float, fx: Effects) -> None:
+        msg, key, conn = record.m, record.key, record.conn
         is_agent = key.startswith("a:")
         agent = AgentId(key[2:])
-        conn = str(record.get("conn"))
         current = self.agent_conns.get(agent) if is_agent else self.caller_conns.get(key)
         if current != conn and not isinstance(msg, p.SetPresence):
             # The connection was closed or taken over (perhaps on another process)
@@ -376,8 +375,8 @@ class Router:
             case p.JoinQueue() if not is_agent:
                 if key in self.caller_session:
                     raise ProtocolError(ErrorCode.BAD_STATE, "already in a session")
-                sid = SessionId(str(record["sid"]))
-                caller = record.get("caller")
+                sid = SessionId(_needed(record.sid))
+                caller = record.caller
                 self.sessions[sid] = _Session(
                     owner=key,
                     queue=msg.category.value,
@@ -398,7 +397,7 @@ class Router:
                             priority=msg.priority.value,
                             language=Language(msg.language),
                             named_agent=AgentId(msg.named_agent) if msg.named_agent else None,
-                            display_number=record.get("display"),
+                            display_number=record.display,
                         ),
                         fx,
                     )
@@ -415,7 +414,7 @@ class Router:
                 self._handle(ev.SessionAbandoned(now=now, session=sid), fx)
             case p.RequestCallback() if not is_agent:
                 sid, session = self._caller_session(key)
-                given = _number(record.get("caller"))  # a number given only now
+                given = _number(record.caller)  # a number given only now
                 number = given or session.number
                 if number is None:
                     raise ProtocolError(
@@ -431,7 +430,7 @@ class Router:
                     raise ProtocolError(
                         ErrorCode.BAD_STATE, "a callback to this number is already waiting"
                     )
-                display = record.get("display")
+                display = record.display
                 self._handle(
                     ev.CallbackRequested(
                         now=now,
@@ -445,7 +444,7 @@ class Router:
                 session.number = number
             case p.RequestVoicemail() if not is_agent:
                 sid, _session = self._caller_session(key)
-                address = record.get("addr")
+                address = record.addr
                 times = self._ticket_times(str(address), now) if address else None
                 if times is not None and len(times) >= self.tickets_per_hour:
                     fx.refusals.append("tickets_per_address")
@@ -513,7 +512,7 @@ class Router:
                 old = self.sessions.get(msg.session_id)
                 if old is None or old.agent != agent:
                     raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
-                new = SessionId(str(record["sid"]))
+                new = SessionId(_needed(record.sid))
                 self.sessions[new] = _Session(
                     owner=old.owner,
                     queue=msg.to_queue.value if msg.to_queue else old.queue,

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, hdrs, web
 
 from routing.model import RoutingConfig
+from signaling import records as rec
 from signaling.backplane.base import Backplane
 from signaling.driver import CreateTicket, Leader, RecordOutcome
 from signaling.errors import ProtocolError
@@ -59,9 +60,8 @@ class Signaling:
 
     async def disposed(self, agent: str, session: str) -> None:
         """The agent recorded ``session``'s disposition: their wrap-up may end."""
-        await self.backplane.append(
-            {"t": "disposed", "key": f"a:{agent}", "session": session, "now": time.time()}
-        )
+        record = rec.Disposed(key=f"a:{agent}", session=session, now=time.time())
+        await self.backplane.append(rec.to_dict(record))
 
     async def revoke(self, session_ref: str) -> None:
         """A staff web session is over (signed out): close its sockets on every process

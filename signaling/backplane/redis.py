@@ -42,6 +42,7 @@ from signaling.backplane.base import (
 )
 from signaling.backplane.pubsub import blocking_options, subscribe_forever
 from signaling.errors import BackplaneError, LeaseLost
+from signaling.records import Gone, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -438,9 +439,7 @@ class _RedisTerm(Term):
                 process = proc.decode() if isinstance(proc, bytes) else str(proc)
                 log.warning("process %s is gone with %d connections", process, len(names))
                 if names:
-                    await bp.append(
-                        {"t": "gone", "key": process, "keys": names, "now": time.time()}
-                    )
+                    await bp.append(to_dict(Gone(key=process, keys=tuple(names), now=time.time())))
         except RedisError as exc:
             log.warning("reaping dead processes failed: %s", exc)
 

@@ -276,6 +276,8 @@ class TestCallbackAndTransfer:
         offer = await agent.expect(p.Offer)
         await agent.send("accept", offer_id=offer.offer_id)
         await caller.expect(p.Connected)
+        other: Peer = await connect("agent:A2")
+        await other.expect(p.PresenceChanged)  # signed in, on a break: could take it
         await agent.send("transfer", session_id=queued.session_id, to_queue="legal_aid")
         requeued = await caller.expect(p.Queued)
         assert requeued.session_id != queued.session_id
