@@ -3,6 +3,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY hotline hotline
 COPY routing routing
+COPY rooms rooms
 COPY signaling signaling
 COPY media media
 COPY recordings recordings

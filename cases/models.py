@@ -304,7 +304,8 @@ class Recording(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     room_id: Mapped[str] = mapped_column(String(64))
-    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"))
+    # No foreign key: a call's recording is written as its session's row is (at the end).
+    session_id: Mapped[str | None] = mapped_column(String(64), index=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
     manifest_path: Mapped[str | None] = mapped_column(String(512))

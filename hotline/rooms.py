@@ -4,25 +4,29 @@ Signaling cannot import media (DESIGN.md), so this composition-root module joins
 room messages from a WebSocket become calls on this process's ``media.RoomManager``, and
 media's errors become ``room_error`` codes.
 
-Who may do what:
-- enter a room: signed-in staff, any room (the first to enter opens it); the caller of
-  an answered call, that call's room (``connected`` gives it to their connection until
-  ``ended``); an invited party, only the room its room token was issued for
-  (``Identity.room``, the token's scope, DESIGN.md "Security"), once staff have opened
-  it; a caller's own token, which
-  is for the queue, no room at all;
-- mute: anyone themselves; staff anyone. A participant muted by someone else cannot
-  unmute themselves;
-- quality figures (``get_room_stats``): staff in the room, and supervisors and admins
-  whether or not they are in it; never callers;
-- start or stop recording: staff in the room. Everyone in the room is sent
-  ``recording_started`` before the files start (media's ``announce``), and whoever joins
-  while it runs is sent it too; ``recording_stopped`` when it ends.
+Who may enter, and in which role, is ``rooms.admission.admit``'s, from the identity:
+signed-in staff, any room (the first to enter opens it), as host if they have an agent
+role, else (supervisors, admins) as a monitoring supervisor; the caller of an
+answered call, that call's room (``connected`` gives it to their connection until
+``ended``), as ``caller``; an invited party, only the room its room token was issued for
+(``Identity.room``, the token's scope, DESIGN.md "Security"), once it is open, as
+``party``; a caller's own token, which is for the queue, no room at all. Quality figures
+(``get_room_stats``): staff in the room, and supervisors and admins whether or not they
+are in it; never callers.
+
+Everything else about a room is its policy's (``rooms.Room``, one per media room): who
+hears whom (hold, mute: ``SetRoute`` cells media
+applies), who may mute, hold or record, and that a hotline call's room (``R-<session>``)
+is recorded from its first join and cannot stop recording until it closes. This module
+feeds the policy what happened, refuses what it refuses (``room_error``), and carries
+out what it returns: routes on the media room, recording on the media room (media
+announces ``recording_started`` to everyone before the files start, and to whoever joins
+while it runs), notices as server messages.
 
 A room is created on the first join and closed when its last participant leaves (which
-stops a running recording: its files are finished and go to the database). A participant
-media drops on its own (a failed renegotiation, a connection that never came up) is sent
-``room_left``.
+stops a running recording: its files are finished and go to the database, linked to the
+call's session). A participant media drops on its own (a failed renegotiation, a
+connection that never came up) is sent ``room_left``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
+import rooms.actions as ra
+import rooms.events as rev
 from cases.models import SUPERVISOR_ROLES
 from hotline import keys
 from media.errors import (
@@ -46,7 +52,12 @@ from media.errors import (
 from media.manager import RoomManager
 from media.room import Room
 from media.stats import ParticipantStats
+from rooms import ParticipantId, session_of
+from rooms import Room as Policy
+from rooms.admission import admit
+from rooms.errors import BadState, NotAllowed, NotInRoom
 from signaling import protocol as p
+from signaling.identity import AGENT_ROLES
 from signaling.rooms import RoomPeer, RoomRefused
 
 log = logging.getLogger("hotline.rooms")
@@ -65,8 +76,8 @@ class MediaRooms:
         self._app = app
         # room -> participant id -> the connection that holds the seat now
         self.peers: dict[str, dict[str, RoomPeer]] = {}
-        # (room, participant, kind) -> who muted it
-        self.muted_by: dict[tuple[str, str, str], str] = {}
+        # room -> its policy (roles, hold, mutes, recording): the one place they are kept
+        self.policies: dict[str, Policy] = {}
         self._joining: set[tuple[str, str]] = set()
         self._closing: set[asyncio.Task[None]] = set()
         # Told when a room is gone from this node (the room directory forgets it).
@@ -83,14 +94,19 @@ class MediaRooms:
 
     async def join(self, peer: RoomPeer, room: str, sdp: str) -> str:
         identity = peer.identity
-        if identity.kind != "staff" and not peer.granted(room):
-            if identity.room is None:
-                raise RoomRefused(Code.NOT_ALLOWED, "your token admits to no room")
-            if identity.room != room:
-                raise RoomRefused(Code.NOT_ALLOWED, "your token is for another room")
-            if room not in self.manager.rooms:
-                # Only staff open rooms: an anonymous token cannot create one (capacity).
-                raise RoomRefused(Code.BAD_STATE, "the room is not open yet; try again")
+        try:
+            role = admit(
+                room,
+                staff=identity.kind == "staff",
+                agent=bool(identity.roles & AGENT_ROLES),
+                granted=peer.granted(room),
+                token_room=identity.room,
+                is_open=room in self.manager.rooms,
+            )
+        except NotAllowed as exc:
+            raise RoomRefused(Code.NOT_ALLOWED, str(exc)) from exc
+        except BadState as exc:
+            raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
         try:
             media_room = self.manager.get_or_create(room)
         except RoomFullError as exc:
@@ -112,6 +128,7 @@ class MediaRooms:
                 seats[pid] = previous  # the old connection is still in the room
             elif previous is not None:
                 previous.send(p.RoomLeft(room=room))
+                self._left_policy(room, pid)
             if not seats:
                 await self._close_if_empty(room)
             if isinstance(exc, RoomFullError):
@@ -125,7 +142,15 @@ class MediaRooms:
             self._joining.discard((room, pid))
         if previous is not None and previous is not peer:
             previous.send(p.RoomLeft(room=room))  # replaced by this newer connection
-        log.info("room_join", extra={"room": room, "participant": pid})
+        policy = self.policies.get(room)
+        if policy is None:
+            policy = self.policies[room] = Policy(room)
+        actions = policy.handle(rev.Joined(ParticipantId(pid), role, identity.display_name))
+        # The notices go out after the Node has sent ``room_joined`` (this returns to it
+        # without yielding), so a joiner learns who is there once it is in.
+        await self._apply(media_room, actions, notify=False)
+        asyncio.get_running_loop().call_soon(self._notify, room, actions)
+        log.info("room_join", extra={"room": room, "participant": pid, "role": role.value})
         return answer
 
     async def leave(self, peer: RoomPeer, room: str) -> None:
@@ -136,41 +161,18 @@ class MediaRooms:
         self, peer: RoomPeer, room: str, participant: str, kind: p.MediaKind, muted: bool
     ) -> None:
         self._seat(peer, room)
-        staff = peer.identity.kind == "staff"
-        me = peer.participant_id
-        if participant != me and not staff:
-            raise RoomRefused(Code.NOT_ALLOWED, "only staff mute other participants")
-        key = (room, participant, kind.value)
-        if not muted and not staff and self.muted_by.get(key, me) != me:
-            raise RoomRefused(Code.NOT_ALLOWED, "muted by staff: only staff can unmute you")
-        try:
-            self.manager.get(room).set_muted(participant, kind.value, muted=muted)
-        except UnknownParticipant as exc:
-            raise RoomRefused(Code.NOT_IN_ROOM, f"{participant} is not in the room") from exc
-        if muted:
-            self.muted_by[key] = me
-        else:
-            self.muted_by.pop(key, None)
-        self._tell(
-            self.peers.get(room, {}),
-            p.Muted(room=room, participant=participant, kind=kind, muted=muted, by=me),
+        event = rev.MuteAsked(
+            ParticipantId(peer.participant_id), ParticipantId(participant), kind.value, muted
         )
+        await self._decide(room, event)
 
     async def set_recording(self, peer: RoomPeer, room: str, on: bool) -> None:
         self._seat(peer, room)
-        if peer.identity.kind != "staff":
-            raise RoomRefused(Code.NOT_ALLOWED, "only staff start or stop recording")
-        media_room = self.manager.get(room)
-        try:
-            if on:
-                await media_room.start_recording()  # announces (recording_started) first
-                return
-            try:
-                await media_room.stop_recording()
-            finally:
-                self._tell(self.peers.get(room, {}), p.RecordingStopped(room=room))
-        except RecordingError as exc:
-            raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
+        await self._decide(room, rev.RecordingAsked(ParticipantId(peer.participant_id), on))
+
+    async def hold(self, peer: RoomPeer, room: str, on: bool) -> None:
+        self._seat(peer, room)
+        await self._decide(room, rev.HoldAsked(ParticipantId(peer.participant_id), on))
 
     async def stats(self, peer: RoomPeer, room: str) -> list[p.RoomStats]:
         identity = peer.identity
@@ -178,6 +180,9 @@ class MediaRooms:
             raise RoomRefused(Code.NOT_ALLOWED, "only staff in the room and supervisors")
         if not identity.roles & OVERSEERS:
             self._seat(peer, room)
+            policy = self.policies.get(room)
+            if policy is None or not policy.may_see_figures(ParticipantId(peer.participant_id)):
+                raise RoomRefused(Code.NOT_ALLOWED, "only staff in the room and supervisors")
         media_room = self.manager.rooms.get(room)
         if media_room is None:
             raise RoomRefused(Code.NOT_IN_ROOM, f"room {room} is not open")
@@ -214,7 +219,7 @@ class MediaRooms:
         peer = seats.pop(pid, None) if seats is not None else None
         if peer is None:
             return  # left through leave/disconnected, which popped the seat first
-        self._forget_mutes(room, pid)
+        self._left_policy(room, pid)
         peer.send(p.RoomLeft(room=room))
         log.info("room_dropped", extra={"room": room, "participant": pid})
         if not seats and not media_room.closed:
@@ -230,9 +235,63 @@ class MediaRooms:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _forget_mutes(self, room: str, pid: str) -> None:
-        for key in [k for k in self.muted_by if k[0] == room and k[1] == pid]:
-            del self.muted_by[key]
+    async def _decide(self, room: str, event: rev.Event) -> None:
+        """Feed the room's policy; carry out what it decides, or refuse what it refuses."""
+        policy = self.policies.get(room)
+        media_room = self.manager.rooms.get(room)
+        if policy is None or media_room is None:
+            raise RoomRefused(Code.NOT_IN_ROOM, f"room {room} is not open")
+        try:
+            actions = policy.handle(event)
+        except NotAllowed as exc:
+            raise RoomRefused(Code.NOT_ALLOWED, str(exc)) from exc
+        except NotInRoom as exc:
+            raise RoomRefused(Code.NOT_IN_ROOM, str(exc)) from exc
+        except BadState as exc:
+            raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
+        await self._apply(media_room, actions)
+
+    async def _apply(
+        self, media_room: Room, actions: list[ra.Action], *, notify: bool = True
+    ) -> None:
+        """Routes first, then recording, then the notices (sent even if recording failed)."""
+        room = media_room.id
+        media_room.apply_routes(actions)
+        try:
+            for action in actions:
+                if isinstance(action, ra.StartRecording) and media_room.recording is None:
+                    # media announces (recording_started) before the files start; a room
+                    # rejoined before media closed it may still be recording
+                    await media_room.start_recording(session_id=session_of(room))
+                elif isinstance(action, ra.StopRecording) and media_room.recording is not None:
+                    await media_room.stop_recording()
+        except RecordingError as exc:
+            raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
+        finally:
+            if notify:
+                self._notify(room, actions)
+
+    def _left_policy(self, room: str, pid: str) -> None:
+        """Tell the policy someone left; the notices go out, the room closes by itself.
+
+        A recording the policy would stop here stops when media closes the empty room.
+        """
+        policy = self.policies.get(room)
+        if policy is None or ParticipantId(pid) not in policy.members:
+            return
+        actions = policy.handle(rev.Left(ParticipantId(pid)))
+        if ra.CloseRoom() in actions:
+            self.policies.pop(room, None)
+        manager = self._app.get(keys.MEDIA)
+        if manager is not None and room in manager.rooms:
+            manager.rooms[room].apply_routes(actions)
+        self._notify(room, actions)
+
+    def _notify(self, room: str, actions: Iterable[ra.Action]) -> None:
+        seats = self.peers.get(room, {})
+        for action in actions:
+            if isinstance(action, ra.Notify) and (peer := seats.get(action.to)) is not None:
+                peer.send(_message(room, action))
 
     def _seat(self, peer: RoomPeer, room: str) -> None:
         if self.peers.get(room, {}).get(peer.participant_id) is not peer:
@@ -241,7 +300,7 @@ class MediaRooms:
     async def _leave(self, peer: RoomPeer, room: str) -> None:
         seats = self.peers.get(room, {})
         seats.pop(peer.participant_id, None)
-        self._forget_mutes(room, peer.participant_id)
+        self._left_policy(room, peer.participant_id)
         media_room = self.manager.rooms.get(room)
         if media_room is not None:
             # media may already have let it go (e.g. it never connected)
@@ -255,6 +314,7 @@ class MediaRooms:
         if self.peers.get(room):
             return  # someone joined meanwhile
         self.peers.pop(room, None)
+        self.policies.pop(room, None)
         manager = self._app.get(keys.MEDIA)
         if manager is not None and room in manager.rooms and not manager.rooms[room].participants:
             await manager.close_room(room)
@@ -268,6 +328,44 @@ class MediaRooms:
     def _tell(peers: dict[str, RoomPeer], msg: p.ServerMessage) -> None:
         for peer in list(peers.values()):
             peer.send(msg)
+
+
+def _message(room: str, notice: ra.Notify) -> p.ServerMessage:
+    """A policy's notice as the server message that carries it."""
+    kind = notice.notice
+    about = notice.participant
+    if kind is ra.Notice.PARTICIPANT_JOINED:
+        assert about is not None
+        assert notice.role is not None
+        return p.ParticipantJoined(
+            room=room,
+            participant=about,
+            role=p.RoomRole(notice.role.value),
+            name=(notice.name or "")[:120],
+        )
+    if kind is ra.Notice.PARTICIPANT_LEFT:
+        assert about is not None
+        return p.ParticipantLeft(room=room, participant=about)
+    if kind is ra.Notice.MUTED:
+        assert about is not None
+        assert notice.kind is not None
+        return p.Muted(
+            room=room,
+            participant=about,
+            kind=p.MediaKind(notice.kind),
+            muted=bool(notice.muted),
+            by=notice.by,
+        )
+    if kind is ra.Notice.RECORDING_STOPPED:
+        return p.RecordingStopped(room=room)
+    return p.RoomNotice(room=room, notice=_NOTICES[kind], participant=about)
+
+
+_NOTICES = {
+    ra.Notice.ON_HOLD: p.Notice.ON_HOLD,
+    ra.Notice.RESUMED: p.Notice.RESUMED,
+    ra.Notice.RECORDED: p.Notice.RECORDING,
+}
 
 
 def _room_stats(room: str, stats: ParticipantStats, *, index: int, count: int) -> p.RoomStats:

@@ -191,8 +191,11 @@ def _sha256(path: Path) -> RecordedFile:
 class RoomRecording:
     """One recording of a room: a WebM per participant, one manifest, then the sink."""
 
-    def __init__(self, room_id: str, directory: Path, sink: RecordingSink) -> None:
+    def __init__(
+        self, room_id: str, directory: Path, sink: RecordingSink, *, session_id: str | None = None
+    ) -> None:
         self.room_id = room_id
+        self.session_id = session_id
         self.started_at = dt.datetime.now(dt.UTC)
         self.recording_id = self.started_at.strftime("%Y%m%dT%H%M%S.%fZ")
         self.directory = directory / room_id / self.recording_id
@@ -235,6 +238,7 @@ class RoomRecording:
         self.ended_at = dt.datetime.now(dt.UTC)
         manifest = {
             "room": self.room_id,
+            "session": self.session_id,
             "recording": self.recording_id,
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat(),
@@ -260,6 +264,7 @@ class RoomRecording:
                     started_at=self.started_at,
                     ended_at=self.ended_at,
                     tracks={kind: t.packets for kind, t in recorder.tracks.items()},
+                    session_id=self.session_id,
                 )
             )
         # Every file is reported even if the sink fails for one; the first failure is

@@ -25,7 +25,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,7 @@ from media.sdp import (
 )
 from media.stats import ParticipantStats, StatsSampler
 from recordings.model import RecordedParticipant, RecordingSink
+from rooms.actions import Action, SetRoute
 
 logger = logging.getLogger(__name__)
 
@@ -431,6 +432,20 @@ class Room:
         else:
             self._rebuild_fanout()
 
+    def apply_routes(self, actions: Iterable[Action]) -> None:
+        """Carry out the ``SetRoute`` cells of what ``rooms`` decided (the rest is not media's).
+
+        A pair naming someone media has already let go is skipped: its leave is on its way
+        to the policy.
+        """
+        for action in actions:
+            if not isinstance(action, SetRoute):
+                continue
+            if action.source in self.participants and action.destination in self.participants:
+                self.set_route(
+                    action.source, action.destination, audio=action.audio, video=action.video
+                )
+
     def set_muted(self, source: str, kind: str, *, muted: bool) -> None:
         """Mute or unmute ``source``'s audio or video for everyone, enforced by the server.
 
@@ -483,13 +498,18 @@ class Room:
 
     # -- recording ----------------------------------------------------------------------
 
-    async def start_recording(self) -> str:
-        """Announce, then record every participant; returns the recording id."""
+    async def start_recording(self, *, session_id: str | None = None) -> str:
+        """Announce, then record every participant; returns the recording id.
+
+        ``session_id`` links the recording to its hotline session (a call's room).
+        """
         if self.recording is not None:
             raise RecordingError(f"room {self.id} is already recording")
         if self.announce is not None:
             await self.announce(self.id, list(self.participants))
-        recording = RoomRecording(self.id, self.recording_dir, self.recording_sink)
+        recording = RoomRecording(
+            self.id, self.recording_dir, self.recording_sink, session_id=session_id
+        )
         self.recording = recording
         for participant in self.participants.values():
             self._start_recorder(participant)

@@ -32,6 +32,7 @@ class RecordedParticipant:
     started_at: dt.datetime
     ended_at: dt.datetime
     tracks: dict[str, int]  # kind -> packets written
+    session_id: str | None = None  # the hotline session of a call's room (R-<session>)
 
 
 class RecordingSink(Protocol):

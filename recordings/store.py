@@ -112,6 +112,7 @@ async def _store(session: AsyncSession, recording: RecordedParticipant) -> None:
         row = Recording(
             id=recording.recording_id,
             room_id=recording.room_id,
+            session_id=recording.session_id,
             started_at=recording.started_at,
             ended_at=recording.ended_at,
             manifest_path=recording.manifest.path,

@@ -46,8 +46,10 @@ REPLY_WAIT_S = 10.0
 _CALLER_ONLY = (p.JoinQueue, p.LeaveQueue, p.RequestCallback, p.RequestVoicemail)
 _AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer)
 # Room messages need no hello: supervisors and invited parties are not in routing.
-_ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording, p.GetRoomStats)
-_RoomMessage = p.JoinRoom | p.RoomAnswer | p.LeaveRoom | p.Mute | p.SetRecording | p.GetRoomStats
+_ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording, p.Hold, p.GetRoomStats)
+_RoomMessage = (
+    p.JoinRoom | p.RoomAnswer | p.LeaveRoom | p.Mute | p.SetRecording | p.Hold | p.GetRoomStats
+)
 
 
 # Deliveries that change which rooms a connection may enter (serialize() puts the type
@@ -413,6 +415,8 @@ class Node:
             elif isinstance(msg, p.GetRoomStats):
                 for stats in await self.rooms.stats(session, msg.room):
                     conn.send(stats)
+            elif isinstance(msg, p.Hold):
+                await self.rooms.hold(session, msg.room, msg.on)
             else:
                 await self.rooms.set_recording(session, msg.room, msg.on)
         except RoomRefused as exc:

@@ -6,7 +6,7 @@ room directory (``media_nodes``). For a room message from a socket on this proce
 - the room's home is looked up; a room with no live home is placed when staff open it
   (``choose_node``: the least-loaded live node with a free room; every node full is
   ``room_full``) and claimed atomically, so two openers agree on one home; a caller
-  cannot open a room (``bad_state``, as on one process);
+  cannot open a room (``bad_state``, as on one process) but the room of its own call;
 - home here: ``local`` handles it with the socket's own ``RoomPeer``;
 - home elsewhere: the call goes to the home's channel (``{"op": "call"}``) with the
   socket's participant id and identity; the home runs it on *its* ``local`` with a
@@ -259,6 +259,8 @@ class PlacedRooms:
             return None
         if method == "set_recording":
             return await self.local.set_recording(guest, room, bool(args["on"]))
+        if method == "hold":
+            return await self.local.hold(guest, room, bool(args["on"]))
         if method == "stats":
             return [p.serialize(m) for m in await self.local.stats(guest, room)]
         raise RoomRefused(Code.BAD_STATE, f"unknown forwarded call {method!r}")
@@ -329,7 +331,9 @@ class PlacedRooms:
 
     async def join(self, peer: RoomPeer, room: str, sdp: str) -> str:
         # Always asked afresh: a home that died since the last join is replaced.
-        home = await self._home(room, open_it=peer.identity.kind == "staff")
+        # Staff open any room; the caller of a call may open its own (either may be first).
+        opener = peer.identity.kind == "staff" or peer.granted(room)
+        home = await self._home(room, open_it=opener)
         if home == self.node_id:
             return await self.local.join(peer, room, sdp)
         key = self._key(peer)
@@ -393,6 +397,13 @@ class PlacedRooms:
             await self.local.set_recording(peer, room, on)
             return
         await self._call(home, peer, "set_recording", room, on=on)
+
+    async def hold(self, peer: RoomPeer, room: str, on: bool) -> None:
+        home = self._remote_home(peer, room)
+        if home is None:
+            await self.local.hold(peer, room, on)
+            return
+        await self._call(home, peer, "hold", room, on=on)
 
     async def stats(self, peer: RoomPeer, room: str) -> list[p.RoomStats]:
         home = self._remote_home(peer, room)

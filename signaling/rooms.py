@@ -8,6 +8,7 @@ only). The composition root gives ``setup_signaling`` a ``RoomService`` built on
   goes back as ``room_joined``;
 - ``leave_room`` → ``RoomService.leave``, then ``room_left``;
 - ``mute``       → ``RoomService.mute``; ``set_recording`` → ``RoomService.set_recording``;
+  ``hold`` → ``RoomService.hold``;
 - ``get_room_stats`` → ``RoomService.stats``, each result sent as ``room_stats``;
 - the socket closing → ``RoomService.disconnected(peer)`` (leave every room).
 
@@ -71,6 +72,10 @@ class RoomService(Protocol):
     ) -> None: ...
 
     async def set_recording(self, peer: RoomPeer, room: str, on: bool) -> None: ...
+
+    async def hold(self, peer: RoomPeer, room: str, on: bool) -> None:
+        """The host puts the room's caller or parties on hold (``on``) or back."""
+        ...
 
     async def stats(self, peer: RoomPeer, room: str) -> list[p.RoomStats]:
         """Quality per participant (``room_stats``): staff in the room, supervisors, admins."""

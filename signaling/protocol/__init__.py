@@ -95,6 +95,9 @@ from signaling.protocol.room import (
     GetRoomStats as GetRoomStats,
 )
 from signaling.protocol.room import (
+    Hold as Hold,
+)
+from signaling.protocol.room import (
     JoinRoom as JoinRoom,
 )
 from signaling.protocol.room import (
@@ -108,6 +111,15 @@ from signaling.protocol.room import (
 )
 from signaling.protocol.room import (
     Muted as Muted,
+)
+from signaling.protocol.room import (
+    Notice as Notice,
+)
+from signaling.protocol.room import (
+    ParticipantJoined as ParticipantJoined,
+)
+from signaling.protocol.room import (
+    ParticipantLeft as ParticipantLeft,
 )
 from signaling.protocol.room import (
     RecordingStarted as RecordingStarted,
@@ -131,7 +143,13 @@ from signaling.protocol.room import (
     RoomLeft as RoomLeft,
 )
 from signaling.protocol.room import (
+    RoomNotice as RoomNotice,
+)
+from signaling.protocol.room import (
     RoomOffer as RoomOffer,
+)
+from signaling.protocol.room import (
+    RoomRole as RoomRole,
 )
 from signaling.protocol.room import (
     RoomStats as RoomStats,
@@ -243,6 +261,7 @@ ClientMessage = (
     | LeaveRoom
     | Mute
     | SetRecording
+    | Hold
     | GetRoomStats
 )
 
@@ -266,6 +285,7 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         LeaveRoom,
         Mute,
         SetRecording,
+        Hold,
         GetRoomStats,
     )
 }
@@ -290,6 +310,9 @@ ServerMessage = (
     | Muted
     | RecordingStarted
     | RecordingStopped
+    | RoomNotice
+    | ParticipantJoined
+    | ParticipantLeft
     | RoomError
     | RoomStats
 )
@@ -316,6 +339,9 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         Muted,
         RecordingStarted,
         RecordingStopped,
+        RoomNotice,
+        ParticipantJoined,
+        ParticipantLeft,
         RoomError,
         RoomStats,
     )

@@ -16,6 +16,25 @@ class MediaKind(enum.StrEnum):
     VIDEO = "video"
 
 
+class RoomRole(enum.StrEnum):
+    """A participant's part in a room (``rooms.model.Role``)."""
+
+    HOST = "host"
+    CALLER = "caller"
+    PARTY = "party"
+    OBSERVER = "observer"
+    INTERPRETER = "interpreter"
+    SUPERVISOR = "supervisor"
+
+
+class Notice(enum.StrEnum):
+    """What a ``room_notice`` tells."""
+
+    ON_HOLD = "on_hold"  # ``participant`` (you, or someone else) is on hold
+    RESUMED = "resumed"  # ``participant`` is back from hold
+    RECORDING = "recording"  # this room is recorded until it ends; it cannot be stopped
+
+
 class RoomErrorCode(enum.StrEnum):
     """Why a room message was refused (``room_error``); the room is otherwise unchanged."""
 
@@ -71,6 +90,18 @@ class SetRecording:
     """Staff start (``on``) or stop recording; everyone is told before it starts."""
 
     type: ClassVar[str] = "set_recording"
+    room: Id
+    on: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """The host puts the room's caller (or parties) on hold (``on``) or takes them off.
+
+    Whoever is on hold receives nothing of the room and is heard by nobody.
+    """
+
+    type: ClassVar[str] = "hold"
     room: Id
     on: bool
 
@@ -138,6 +169,34 @@ class RecordingStarted:
 class RecordingStopped:
     type: ClassVar[str] = "recording_stopped"
     room: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomNotice:
+    """Something about the room: a hold (of ``participant``) began or ended, or it is recorded."""
+
+    type: ClassVar[str] = "room_notice"
+    room: Id
+    notice: Notice
+    participant: Id | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantJoined:
+    """``participant`` is in the room (sent about each one already there, and each newcomer)."""
+
+    type: ClassVar[str] = "participant_joined"
+    room: Id
+    participant: Id
+    role: RoomRole
+    name: Annotated[str, Text(0, 120)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantLeft:
+    type: ClassVar[str] = "participant_left"
+    room: Id
+    participant: Id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

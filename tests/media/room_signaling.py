@@ -225,6 +225,11 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
         result["metrics_rooms"] = [
             line for line in metrics.splitlines() if line.startswith("hotline_media_rooms{")
         ]
+        result["mediator_roster"] = [
+            (m["type"], m["participant"], m.get("role"))
+            for m in mediator.received
+            if m["type"] in ("participant_joined", "participant_left")
+        ]
         result["mediator_types"] = mediator.types()
         result["party_types"] = party.types()
     finally:

@@ -568,6 +568,13 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
     return await run(seconds)
 
 
+async def call_room(seconds: float = 1.0) -> dict[str, Any]:
+    """A hotline call's room over /ws with bots (tests/media/call_room.py)."""
+    from tests.media.call_room import call_room as run
+
+    return await run(seconds)
+
+
 async def two_node_room(redis_socket: str, prefix: str, db: int = 0) -> dict[str, Any]:
     """One room between two apps on Redis (tests/media/placed_rooms.py)."""
     from tests.media.placed_rooms import two_node_room as run
@@ -586,6 +593,7 @@ async def two_node_call(
 
 SCENARIOS = {
     "ws_room": ws_room,
+    "call_room": call_room,
     "two_node_room": two_node_room,
     "two_node_call": two_node_call,
     "browser": browser,

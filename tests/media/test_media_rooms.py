@@ -66,12 +66,13 @@ class TestWhoMayEnter:
 
 class TestActionsNeedASeat:
     async def test_leave_mute_and_recording_outside_the_room(self, rooms: MediaRooms) -> None:
-        """leave_room, mute and set_recording from someone not in the room: not_in_room."""
+        """leave_room, mute, set_recording and hold from someone not in the room: not_in_room."""
         peer = session(STAFF)
         code = p.RoomErrorCode.NOT_IN_ROOM
         await _refused(code, rooms.leave(peer, "a"))
         await _refused(code, rooms.mute(peer, "a", "staff-7", p.MediaKind.AUDIO, True))
         await _refused(code, rooms.set_recording(peer, "a", True))
+        await _refused(code, rooms.hold(peer, "a", True))
 
 
 SUPERVISOR = Identity(kind="staff", user_id="3", display_name="S", roles=frozenset({"supervisor"}))

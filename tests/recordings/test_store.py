@@ -105,6 +105,15 @@ class TestDatabaseRecordingSink:
             (r.participant_id, r.media.path, r.media.size, r.media.sha256) for r in reports
         ]
 
+    async def test_a_calls_recording_names_its_session_before_the_session_is_stored(
+        self, db: Database, tmp_path: Path
+    ) -> None:
+        """A call room's recording keeps its session id though no session row exists yet."""
+        report = dataclasses.replace(recorded(tmp_path, "staff-1", room="R-S-1"), session_id="S-1")
+        await DatabaseRecordingSink(db).recording_finished(report)
+        recordings, _ = await _rows(db)
+        assert [(r.room_id, r.session_id) for r in recordings] == [("R-S-1", "S-1")]
+
     async def test_reporting_again_changes_nothing(self, db: Database, tmp_path: Path) -> None:
         """The same participant file reported twice leaves one row (idempotent)."""
         sink = DatabaseRecordingSink(db)

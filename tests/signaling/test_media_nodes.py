@@ -172,7 +172,7 @@ class FakeLocal:
         self.refuse_mute = False
 
     async def join(self, peer: RoomPeer, room: str, sdp: str) -> str:
-        if peer.identity.kind != "staff" and not self.seats:
+        if peer.identity.kind != "staff" and not peer.granted(room) and not self.seats:
             raise RoomRefused(Code.BAD_STATE, "the room is not open yet; try again")
         self.calls.append(("join", peer.participant_id, room, sdp))
         for other in self.seats.values():
@@ -195,6 +195,11 @@ class FakeLocal:
 
     async def set_recording(self, peer: RoomPeer, room: str, on: bool) -> None:
         self.calls.append(("set_recording", peer.participant_id, on))
+
+    async def hold(self, peer: RoomPeer, room: str, on: bool) -> None:
+        self.calls.append(("hold", peer.participant_id, on))
+        for seat in self.seats.values():
+            seat.send(p.RoomNotice(room=room, notice=p.Notice.ON_HOLD if on else p.Notice.RESUMED))
 
     async def stats(self, peer: RoomPeer, room: str) -> list[p.RoomStats]:
         self.calls.append(("stats", peer.participant_id, room))
@@ -304,8 +309,24 @@ class TestPlacement:
         assert info.value.code is Code.BAD_STATE
         assert await cluster.placed["A"].nodes.home("m-1") is None
 
+    async def test_the_caller_of_a_call_may_open_its_room(self, cluster: Cluster) -> None:
+        """A connection granted a call's room places it like staff (either may be first)."""
+        caller = Socket(PARTY)
+        caller.session.grants.add("R-S-1")
+        answer = await cluster.placed["A"].join(caller.session, "R-S-1", "offer")
+        assert answer == "answer from B"
+        assert await cluster.placed["A"].nodes.home("R-S-1") == "B"
+
 
 class TestForwarding:
+    async def test_hold_reaches_the_home_and_its_notice_the_socket(self, cluster: Cluster) -> None:
+        """hold from a socket on A is carried out on B; B's room_notice comes back."""
+        mediator = Socket(MEDIATOR)
+        await cluster.placed["A"].join(mediator.session, "m-1", "offer")
+        await cluster.placed["A"].hold(mediator.session, "m-1", True)
+        assert (await mediator.wait_for(p.RoomNotice)).notice is p.Notice.ON_HOLD
+        assert ("hold", "staff-7", True) in cluster.local["B"].calls
+
     async def test_notices_from_the_home_reach_the_socket(self, cluster: Cluster) -> None:
         """What the home sends a guest (recording_started, muted) arrives on its socket."""
         mediator, party = Socket(MEDIATOR), Socket(PARTY)

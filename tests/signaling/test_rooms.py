@@ -58,6 +58,10 @@ class FakeRooms:
         self._maybe_fail()
         self.calls.append(("set_recording", peer.participant_id, room, on))
 
+    async def hold(self, peer: RoomPeer, room: str, on: bool) -> None:
+        self._maybe_fail()
+        self.calls.append(("hold", peer.participant_id, room, on))
+
     async def stats(self, peer: RoomPeer, room: str) -> list[p.RoomStats]:
         self._maybe_fail()
         self.calls.append(("stats", peer.participant_id, room))
@@ -138,16 +142,18 @@ class TestJoinAndLeave:
         assert (await peer.expect(p.Error)).code is ErrorCode.TOO_LARGE
 
     async def test_mute_and_recording_reach_the_service(self, rooms: FakeRooms, peer: Peer) -> None:
-        """mute and set_recording are handed over as typed calls."""
+        """mute, set_recording and hold are handed over as typed calls."""
         await peer.send("join_room", room="m-1", sdp="v=0")
         await peer.expect(p.RoomJoined)
         await peer.send("mute", room="m-1", participant="caller-u1", kind="audio", muted=True)
         await peer.send("set_recording", room="m-1", on=True)
+        await peer.send("hold", room="m-1", on=True)
         await peer.send("ping", nonce="1")
         await peer.expect(p.Pong)
         assert rooms.calls[1:] == [
             ("mute", "caller-u1", "m-1", "caller-u1", p.MediaKind.AUDIO, True),
             ("set_recording", "caller-u1", "m-1", True),
+            ("hold", "caller-u1", "m-1", True),
         ]
 
 

@@ -1,0 +1,107 @@
+"""Invariants of a room over random event sequences (Hypothesis).
+
+A random program (joins in any role, leaves, hold on/off, mutes, recording asked, by
+anyone) is fed to a hotline call room or a meeting room. The ``SetRoute`` actions are
+applied to a model of media's matrix, which starts every new pair open and never
+forgets a pair, as ``media.routes.RouteMatrix`` does. After every event the invariants
+hold on what media would enforce; an event the room refuses changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rooms import Room
+from rooms.actions import Action, SetRoute, StartRecording, StopRecording
+from rooms.errors import RoomPolicyError
+from rooms.events import Event, HoldAsked, Joined, Left, MuteAsked, RecordingAsked
+from rooms.model import KINDS, SILENT, Lifecycle, ParticipantId, Recording, Role
+
+PEOPLE = [ParticipantId(f"p{i}") for i in range(4)]
+person = st.sampled_from(PEOPLE)
+kind = st.sampled_from(["audio", "video"])
+event: st.SearchStrategy[Event] = st.one_of(
+    st.builds(Joined, person, st.sampled_from(list(Role)), st.just("name")),
+    st.builds(Left, person),
+    st.builds(HoldAsked, person, st.booleans()),
+    st.builds(MuteAsked, person, person, kind, st.booleans()),
+    st.builds(RecordingAsked, person, st.booleans()),
+)
+
+
+class MediaModel:
+    """What media would enforce after applying the room's routes."""
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], dict[str, bool]] = {}
+        self.recording = False
+
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SetRoute):
+                assert action.source != action.destination, "nobody is routed to themselves"
+                self.routes[(action.source, action.destination)] = {
+                    "audio": action.audio,
+                    "video": action.video,
+                }
+            elif isinstance(action, StartRecording):
+                assert not self.recording
+                self.recording = True
+            elif isinstance(action, StopRecording):
+                assert self.recording
+                self.recording = False
+
+    def allows(self, source: str, destination: str, kind: str) -> bool:
+        return source != destination and self.routes.get((source, destination), {}).get(kind, True)
+
+
+def _state(room: Room) -> Any:
+    return copy.deepcopy(
+        (room.members, room.mode, room.lifecycle, room.recording, room.muted_by, room._routes)
+    )
+
+
+def _check(room: Room, media: MediaModel, actions: list[Action]) -> None:
+    members = list(room.members)
+    for source in members:
+        for destination in members:
+            for k in KINDS:
+                if source == destination:
+                    assert not media.allows(source, destination, k)
+                    continue
+                # media enforces exactly what the room decides
+                assert media.allows(source, destination, k) == room.allows(source, destination, k)
+                if room.held(source) or room.held(destination):
+                    assert not media.allows(source, destination, k), "hold leaks"
+                if (source, k) in room.muted_by:
+                    assert not media.allows(source, destination, k), "a muted track leaks"
+                if room.members[source].role in SILENT:
+                    assert not media.allows(source, destination, k), "a monitor is heard"
+    if room.recording_required and room.lifecycle is Lifecycle.OPEN and room.members:
+        assert room.recording is Recording.ON
+        assert media.recording
+        assert StopRecording() not in actions, "a call's recording stopped mid-call"
+    assert media.recording == (room.recording is Recording.ON)
+
+
+@settings(max_examples=300, deadline=None)
+@given(room_id=st.sampled_from(["R-S-1", "mediation-1"]), program=st.lists(event, max_size=40))
+def test_invariants_hold_after_every_event(room_id: str, program: list[Event]) -> None:
+    """Hold, mute, monitor, self-routing and recording invariants hold after every event."""
+    room = Room(room_id)
+    media = MediaModel()
+    for ev in program:
+        if room.lifecycle is Lifecycle.CLOSED:
+            break
+        before = _state(room)
+        try:
+            actions = room.handle(ev)
+        except RoomPolicyError:
+            assert _state(room) == before, "a refused event changed the room"
+            continue
+        media.apply(actions)
+        _check(room, media, actions)
