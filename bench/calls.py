@@ -134,16 +134,23 @@ class Server:
 @contextlib.asynccontextmanager
 async def hotline_server(data_dir: Path, env: dict[str, str]) -> AsyncIterator[Server]:
     """``hotline serve`` on a free loopback port with ``env`` (DATABASE_URL, …) and its
-    own data folder; stopped and waited for at the end, even on error."""
+    own data folder (none of the shell's HOTLINE_*, REDIS_URL or DATABASE_URL: without
+    REDIS_URL in ``env`` it is one process on the embedded backplane); stopped and
+    waited for at the end, even on error."""
     port = free_port()
+    inherited = {  # the server's settings are ours alone, never the shell's
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HOTLINE_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
     full_env = {
-        **os.environ,
+        **inherited,
         "HOTLINE_SECRET_KEY": SECRET_KEY,
         "HOTLINE_SECURE_COOKIES": "0",
         "HOTLINE_DATA_DIR": str(data_dir),
         "HOTLINE_SOCKETS_PER_ADDRESS": "1000",
         "HOTLINE_CALLER_TOKENS_PER_HOUR": "100000",
-        "HOTLINE_LOG_LEVEL": "WARNING",
+        "HOTLINE_LOG_LEVEL": os.environ.get("BENCH_CALLS_LOG_LEVEL", "WARNING"),
         **env,
     }
     proc = await asyncio.create_subprocess_exec(
@@ -236,7 +243,10 @@ class CallPeer:
 
     async def expect(self, kind: str, after: int = 0, within: float = 30.0) -> dict[str, Any]:
         """The first ``kind`` message after the first ``after`` of them."""
-        await until(lambda: self.count(kind) > after, f"{self.name}: {kind}", within)
+        try:
+            await until(lambda: self.count(kind) > after, f"{self.name}: {kind}", within)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc} (received: {self.received[-12:]})") from None
         return [m for m in self.received if m["type"] == kind][after]
 
     async def join_room(self, room: str, bot: Any) -> dict[str, Any]:
