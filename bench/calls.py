@@ -11,9 +11,10 @@ Each call is what a caller's page and an agent's desk do: the agent signs in thr
 ``/signin`` and goes ``presence available``; the caller takes a token from
 ``/api/caller/token`` and says ``join_queue``; the agent ``accept``s the ``offer``; both
 ``join_room`` the ``room`` named in ``connected`` with an aiortc bot (media/bots.py) and
-answer the server's re-offers; the agent records (``set_recording``) unless the room
-already does. Voice calls send Opus only (``channel`` ``web_voice``); video calls send
-a 640x480 VP8 clip at 30 fps as well (``web_video``).
+answer the server's re-offers; a call's room records from the first join (the agent
+would ask with ``set_recording`` if it did not). Voice calls send Opus only
+(``channel`` ``web_voice``); video calls send a 640x480 VP8 clip at 30 fps as well
+(``web_video``).
 
 Layout as in bench/media.py: the outer process starts ``python -m bench.calls inside``
 under ``unshare -n`` (lo up, 127.0.0.2 added for ICE; nothing leaves the namespace).

@@ -86,9 +86,9 @@ class TestACallAcrossTwoProcesses:
         assert "room_left" in result["agent_types"]
 
     def test_the_call_is_recorded_once(self, result: dict[str, Any]) -> None:
-        """One recording row for the room, written by the room's one home (the other
-        process has no files): every file on disk is in it, one per leg in the room
-        (the agent's, and the caller's before and after the reconnect)."""
+        """One recording row for the room, linked to the call's session, written by the
+        room's one home (the other process has no files): every file on disk is in it,
+        one per leg in the room (the agent's, the caller's before and after the reconnect)."""
         [recording] = result["recordings"]
         assert recording["ended"]
         homes = [name for name, files in result["webm_files"].items() if files]
@@ -101,5 +101,4 @@ class TestACallAcrossTwoProcesses:
         assert len(legs) == 3
         assert next(leg for leg in legs if leg != caller).startswith("staff-")
         assert all(size > 1000 for _, _, size in recording["files"])
-        if recording["session_id"] is not None:  # linked once call rooms record themselves
-            assert recording["session_id"] == result["connected"]["session_id"]
+        assert recording["session_id"] == result["connected"]["session_id"]
