@@ -31,6 +31,7 @@ run: $(RUN_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m agent_console.catalogs --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,4 +1,8 @@
-"""Server-rendered pages: one jinja2 environment, autoescaped, no build step."""
+"""Server-rendered pages: one jinja2 environment, autoescaped, no build step.
+
+Every page is rendered in one locale (agent_console.i18n): ``_()`` and ``ngettext()``
+in the templates, ``label(kind, code)`` for codes, ``locale`` / ``html_lang`` /
+``catalog_url`` for base.html."""
 
 from __future__ import annotations
 
@@ -7,28 +11,15 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from signaling.protocol import Category
+from agent_console import i18n
+from agent_console.labels import CATEGORY, label
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 
-# How the caller page names the service categories (DOMAIN.md, "Typical categories").
-CATEGORY_LABELS: dict[Category, tuple[str, str]] = {
-    Category.MARRIAGE_FAMILY: ("婚姻家庭", "Marriage & family"),
-    Category.LABOUR_WAGES: ("劳动争议与欠薪", "Labour disputes & unpaid wages"),
-    Category.TRAFFIC: ("交通事故", "Traffic accidents"),
-    Category.CONTRACT_DEBT: ("合同与债务", "Contracts & debts"),
-    Category.PROPERTY_HOUSING: ("房产与拆迁", "Property & housing"),
-    Category.CONSUMER: ("消费维权", "Consumer rights"),
-    Category.CRIMINAL: ("刑事", "Criminal"),
-    Category.ADMINISTRATIVE: ("行政", "Administrative"),
-    Category.NOTARIZATION: ("公证", "Notarization"),
-    Category.LEGAL_AID: ("法律援助申请", "Legal-aid eligibility"),
-    Category.MEDIATION_INTAKE: ("调解申请", "Mediation intake"),
-    Category.GENERAL: ("综合咨询", "General"),
-}
-SERVICE_CATEGORIES: tuple[tuple[str, str, str], ...] = tuple(
-    (category.value, zh, en) for category, (zh, en) in CATEGORY_LABELS.items()
+# The service categories in the order the caller page offers them (DOMAIN.md).
+SERVICE_CATEGORIES: tuple[tuple[str, Any], ...] = tuple(
+    (code, i18n.lazy_gettext(msgid)) for code, msgid in CATEGORY.items()
 )
 
 
@@ -39,10 +30,24 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Our own callables, so templates, Python and scripts share one placeholder style
+    # ({name}); what they return is escaped like any other value.
+    env.globals.update(_=i18n.gettext, gettext=i18n.gettext, ngettext=i18n.ngettext)
     env.globals["service_categories"] = SERVICE_CATEGORIES
+    env.globals["label"] = label
+    env.globals["locales"] = tuple((code, i18n.LOCALE_NAMES[code]) for code in i18n.LOCALES)
     return env
 
 
-def render(env: Environment, template: str, **context: Any) -> str:
-    return env.get_template(template).render(**context)
+def render(
+    env: Environment, template: str, *, locale: str = i18n.DEFAULT_LOCALE, **context: Any
+) -> str:
+    with i18n.use_locale(locale):
+        return env.get_template(template).render(
+            locale=locale,
+            html_lang=i18n.HTML_LANG[locale],
+            catalog_url=f"/i18n/{locale}.json?v={i18n.catalog_version(locale)}",
+            **context,
+        )

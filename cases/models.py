@@ -68,6 +68,7 @@ class Role(enum.StrEnum):
     MEDIATOR = "mediator"
     NOTARY = "notary"
     LEGAL_AID = "legal_aid"
+    BACK_OFFICE = "back_office"  # 后台: legal aid centre, mediation committee, notary office …
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
 
@@ -79,6 +80,8 @@ class Role(enum.StrEnum):
 AGENT_ROLES = frozenset({Role.LAWYER, Role.MEDIATOR, Role.NOTARY, Role.LEGAL_AID})
 # Who oversees the centre: the supervisor wall, any room's figures, any recording.
 SUPERVISOR_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+# Who works the tickets (工单) of the back offices: the /tickets page.
+BACK_OFFICE_ROLES = frozenset({Role.BACK_OFFICE, Role.SUPERVISOR, Role.ADMIN})
 
 
 class ServicePointLevel(enum.StrEnum):
@@ -118,9 +121,32 @@ class CaseStatus(enum.StrEnum):
 
 
 class TicketStatus(enum.StrEnum):
+    """A ticket's lifecycle; the allowed steps are ``cases.tickets.TRANSITIONS``."""
+
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
     DONE = "done"
+    RETURNED = "returned"  # sent back: not this office's matter, or cannot be done
+
+
+class TicketKind(enum.StrEnum):
+    REFERRAL = "referral"  # to a back office (legal aid, mediation, notary, 12345, …)
+    VOICEMAIL = "voicemail"  # a message left after hours (hotline.contact.OutcomeWriter)
+    CALLBACK = "callback"  # a dissatisfied caller is called back (every one of them)
+    COMPLAINT = "complaint"
+    ESCALATION = "escalation"  # 吹哨报到: acknowledged within 10 minutes
+
+
+class Office(enum.StrEnum):
+    """The back-office queues tickets go to (前台统一受理、后台分别办理)."""
+
+    LEGAL_AID = "legal_aid"  # 法律援助中心
+    MEDIATION = "mediation"  # 人民调解委员会
+    NOTARY = "notary"  # 公证处
+    GOV_12345 = "gov_12345"  # 12345 政务服务热线
+    OTHER_AGENCY = "other_agency"
+    SUPERVISORS = "supervisors"  # callbacks, complaints, escalations
 
 
 class ServicePoint(Base):
@@ -291,10 +317,69 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column()
     acknowledged_at: Mapped[datetime | None] = mapped_column()
+    # 吹哨报到: an escalation not acknowledged by then is overdue.
+    ack_due_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    result_note: Mapped[str] = mapped_column(Text, default="")
+    # The agent who handled the call: they see the result (GET /api/my/tickets).
+    agent_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
     @validates("caller_phone")
     def _caller_phone(self, _key: str, value: str | None) -> str | None:
         return stored_phone(value)
+
+
+class Disposition(Base):
+    """How the agent closed a session's wrap-up (one per session; amendments audited)."""
+
+    __tablename__ = "dispositions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), unique=True
+    )
+    agent_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))  # cases.dispositions.DispositionKind
+    category: Mapped[str] = mapped_column(String(48))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    callback_at: Mapped[datetime | None] = mapped_column()
+    agency: Mapped[str | None] = mapped_column(String(100))
+    warnings: Mapped[int] = mapped_column(Integer, default=0)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Survey(Base):
+    """The caller's satisfaction rating after the call (one per session)."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), unique=True
+    )
+    rating: Mapped[int] = mapped_column(Integer)  # 1–5
+    comment: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallbackNumber(Base):
+    """The full number of a caller who asked to be called back: encrypted, kept until
+    ``expires_at`` (retention), revealed only to the agent holding the offer, audited."""
+
+    __tablename__ = "callback_numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # No foreign key: the number is taken while the session is still live.
+    session_id: Mapped[str] = mapped_column(String(64), unique=True)
+    sealed: Mapped[str] = mapped_column(Text)  # AES-GCM of the E.164 number (cases.callbacks)
+    masked: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Recording(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from hotline.contact import CallerTokenQuota, Contact, load_roster, routing_conf
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
+from hotline.office import keep_number, known_town, reveal_number, setup_office, survey_token
 from hotline.proxies import forwarded_middleware
 from hotline.rooms import MediaRooms
 from hotline.settings import Settings
@@ -87,6 +89,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_media_node)
     app.router.add_routes(routes)
     app.router.add_routes(media_routes)
+    setup_office(app, settings.secret_key)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     await _setup_contact_centre(app, settings)
     return app
@@ -129,6 +132,11 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         client_address=client_address,
         tickets_per_hour=settings.tickets_per_hour,
         refused=app[keys.METRICS].refused,
+        # The record behind the caller's town and the callback number store (hotline.office).
+        known_town=functools.partial(known_town, app),
+        keep_number=functools.partial(keep_number, app),
+        reveal_number=functools.partial(reveal_number, app),
+        survey_token=functools.partial(survey_token, app),
     )
     app.cleanup_ctx.append(_caller_quota)
     # The WebSocket authenticates its peers itself (staff cookie or caller token).

@@ -1,4 +1,4 @@
-"""The ``hotline`` command line: serve, migrate, seed-demo, create-user."""
+"""The ``hotline`` command line: serve, migrate, seed-demo, create-user, purge."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from cases import staff
 from cases.db import Database, DatabaseError
 from cases.migrate import upgrade
 from cases.models import Role
+from cases.retention import purge
 from hotline import logs
 from hotline.app import StartupError, create_app
 from hotline.auth import hash_password
@@ -97,6 +98,26 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"Created {args.username} ({', '.join(args.role)}).")
+    return 0
+
+
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete what is past its retention (recording files too); print what, as JSON."""
+
+    async def run() -> dict[str, Any]:
+        db = Database(settings.database_url)
+        try:
+            report = await purge(
+                db,
+                retention=settings.retention,
+                recording_dir=settings.data_dir / "recordings",
+                dry_run=args.dry_run,
+            )
+        finally:
+            await db.close()
+        return report.to_json()
+
+    print(json.dumps(asyncio.run(run()), indent=2, sort_keys=True))
     return 0
 
 
@@ -212,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     create.set_defaults(func=cmd_create_user)
+
+    purge_ = sub.add_parser(
+        "purge", help="delete records and recording files past their retention (JSON report)"
+    )
+    purge_.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    purge_.set_defaults(func=cmd_purge)
     _add_queueing_commands(sub)
     bench_suite.add_arguments(sub)
     sub.choices["bench"].set_defaults(func=cmd_bench, settings=False)

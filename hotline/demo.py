@@ -1,4 +1,5 @@
-"""The demo district: three towns, duty lawyers, mediators, a notary, a supervisor, an admin.
+"""The demo district: three towns with their villages, duty lawyers, mediators, a notary,
+a back-office officer, a supervisor, an admin.
 
 Seeded once: a second run finds the staff already there and adds nothing. Passwords
 are random and returned so the command line can print them once.
@@ -27,16 +28,29 @@ class DemoUser:
     shifts: tuple[str, ...] = ()
 
 
-TOWNS = (
-    ("QH-DB", "东坝镇 Dongba Town", ("QH-DB-01", "东坝村 Dongba Village")),
-    ("QH-XS", "西山镇 Xishan Town", ("QH-XS-01", "石门村 Shimen Village")),
-    ("QH-NH", "南湖街道 Nanhu Street", ("QH-NH-01", "湖滨社区 Hubin Community")),
+# Place names are proper nouns: shown as written in every language.
+TOWNS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "QH-DB",
+        "东坝镇",
+        (("QH-DB-01", "东坝村"), ("QH-DB-02", "柳河村"), ("QH-DB-03", "杨庄村")),
+    ),
+    (
+        "QH-XS",
+        "西山镇",
+        (("QH-XS-01", "石门村"), ("QH-XS-02", "青龙村"), ("QH-XS-03", "桃园村")),
+    ),
+    (
+        "QH-NH",
+        "南湖街道",
+        (("QH-NH-01", "湖滨社区"), ("QH-NH-02", "文昌社区"), ("QH-NH-03", "新华社区")),
+    ),
 )
 
 DEMO_STAFF = (
     DemoUser(
         "lawyer.wang",
-        "王律师 Wang",
+        "王律师",
         (Role.LAWYER,),
         {"labour_wages": 5, "contract_debt": 3, "general": 3},
         1,
@@ -45,7 +59,7 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "lawyer.li",
-        "李律师 Li",
+        "李律师",
         (Role.LAWYER,),
         {"marriage_family": 5, "property_housing": 4, "general": 3},
         1,
@@ -54,7 +68,7 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "lawyer.zhang",
-        "张律师 Zhang",
+        "张律师",
         (Role.LAWYER,),
         {"traffic": 4, "consumer": 3, "general": 4},
         2,
@@ -63,7 +77,7 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "lawyer.chen",
-        "陈律师 Chen",
+        "陈律师",
         (Role.LAWYER, Role.LEGAL_AID),
         {"criminal": 4, "administrative": 3, "legal_aid": 4},
         2,
@@ -73,7 +87,7 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "mediator.zhao",
-        "赵调解员 Zhao",
+        "赵调解员",
         (Role.MEDIATOR,),
         {"mediation_intake": 5, "marriage_family": 3},
         1,
@@ -82,16 +96,18 @@ DEMO_STAFF = (
     ),
     DemoUser(
         "mediator.sun",
-        "孙调解员 Sun",
+        "孙调解员",
         (Role.MEDIATOR,),
         {"mediation_intake": 4, "property_housing": 3},
         2,
         ("zh",),
         "QH-XS",
     ),
-    DemoUser("notary.zhou", "周公证员 Zhou", (Role.NOTARY,), {"notarization": 5}, 1, ("zh",), None),
-    DemoUser("supervisor.liu", "刘班长 Liu", (Role.SUPERVISOR,), {}, 1, ("zh",), None),
-    DemoUser("admin", "系统管理员 Admin", (Role.ADMIN,), {}, 1, ("zh",), None),
+    DemoUser("notary.zhou", "周公证员", (Role.NOTARY,), {"notarization": 5}, 1, ("zh",), None),
+    DemoUser("supervisor.liu", "刘班长", (Role.SUPERVISOR,), {}, 1, ("zh",), None),
+    # The back office: works the tickets of the legal aid centre, mediation committee …
+    DemoUser("backoffice.wu", "吴专员", (Role.BACK_OFFICE,), {}, 1, ("zh",), None),
+    DemoUser("admin", "系统管理员", (Role.ADMIN,), {}, 1, ("zh",), None),
 )
 
 
@@ -107,17 +123,18 @@ async def seed_demo(db: Database) -> dict[str, str] | None:
             level=ServicePointLevel.DISTRICT,
         )
         towns = {}
-        for code, name, (village_code, village_name) in TOWNS:
+        for code, name, villages in TOWNS:
             town = await staff.add_service_point(
                 session=session, code=code, name=name, level=ServicePointLevel.TOWN, parent=district
             )
-            await staff.add_service_point(
-                session=session,
-                code=village_code,
-                name=village_name,
-                level=ServicePointLevel.VILLAGE,
-                parent=town,
-            )
+            for village_code, village_name in villages:
+                await staff.add_service_point(
+                    session=session,
+                    code=village_code,
+                    name=village_name,
+                    level=ServicePointLevel.VILLAGE,
+                    parent=town,
+                )
             towns[code] = town
         passwords: dict[str, str] = {}
         for person in DEMO_STAFF:

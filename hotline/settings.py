@@ -13,11 +13,15 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cases.models import TicketKind
+from cases.retention import Retention
+from cases.tickets import DueTimes
 from hotline.proxies import Network, parse_networks
 
 MIN_SECRET_LENGTH = 32
@@ -67,6 +71,11 @@ class Settings:
     sockets_per_address: int = 50
     caller_tokens_per_hour: int = 300
     tickets_per_hour: int = 30
+    # How long each record type is kept (HOTLINE_RETAIN_*_DAYS), then `hotline purge`.
+    retention: Retention = field(default_factory=Retention)
+    # Ticket due times by kind (HOTLINE_TICKET_DUE_<KIND>_HOURS) and the escalation's
+    # acknowledgement (吹哨报到, HOTLINE_ESCALATION_ACK_MINUTES, 10).
+    ticket_due: DueTimes = field(default_factory=DueTimes)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -222,6 +231,33 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "characters"
         )
 
+    defaults = Retention()
+    retention = Retention(
+        recordings_days=integer(
+            "HOTLINE_RETAIN_RECORDINGS_DAYS", defaults.recordings_days, 1, 100 * 365
+        ),
+        sessions_days=integer("HOTLINE_RETAIN_SESSIONS_DAYS", defaults.sessions_days, 1, 100 * 365),
+        tickets_days=integer("HOTLINE_RETAIN_TICKETS_DAYS", defaults.tickets_days, 1, 100 * 365),
+        callback_numbers_days=integer(
+            "HOTLINE_RETAIN_CALLBACK_NUMBERS_DAYS", defaults.callback_numbers_days, 1, 3650
+        ),
+    )
+    due_defaults = DueTimes()
+    ticket_due = DueTimes(
+        by_kind={
+            kind: timedelta(
+                hours=integer(
+                    f"HOTLINE_TICKET_DUE_{kind.name}_HOURS",
+                    int(due_defaults.due(kind).total_seconds() // 3600),
+                    1,
+                    24 * 365,
+                )
+            )
+            for kind in TicketKind
+        },
+        escalation_ack=timedelta(minutes=integer("HOTLINE_ESCALATION_ACK_MINUTES", 10, 1, 24 * 60)),
+    )
+
     settings = Settings(
         dev=dev,
         host=host,
@@ -256,6 +292,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sockets_per_address=integer("HOTLINE_SOCKETS_PER_ADDRESS", 50, 1, 100_000),
         caller_tokens_per_hour=integer("HOTLINE_CALLER_TOKENS_PER_HOUR", 300, 1, 1_000_000),
         tickets_per_hour=integer("HOTLINE_TICKETS_PER_HOUR", 30, 1, 1_000_000),
+        retention=retention,
+        ticket_due=ticket_due,
     )
     if problems:
         raise SettingsError(problems)

@@ -22,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agent_console import i18n
 from agent_console.render import render
 from cases import staff
 from cases.models import AGENT_ROLES, SUPERVISOR_ROLES
@@ -58,9 +59,25 @@ def viewer_of(request: web.Request) -> Viewer | None:
     return request.get(VIEWER_KEY)
 
 
+def locale_of(request: web.Request) -> str:
+    """The page's language: the switch's cookie, else Accept-Language, else Chinese."""
+    return i18n.negotiate(request.cookies.get(i18n.COOKIE), request.headers.get("Accept-Language"))
+
+
 def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
-    html = render(request.app[keys.TEMPLATES], template, viewer=viewer_of(request), **context)
-    return web.Response(text=html, content_type="text/html", status=status)
+    locale = locale_of(request)
+    html = render(
+        request.app[keys.TEMPLATES],
+        template,
+        locale=locale,
+        viewer=viewer_of(request),
+        here=request.path_qs,
+        **context,
+    )
+    response = web.Response(text=html, content_type="text/html", status=status)
+    response.headers["Content-Language"] = i18n.HTML_LANG[locale]
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
 
 
 def _error(request: web.Request, status: int, message: str) -> web.Response:
@@ -233,6 +250,42 @@ async def supervisor_page(request: web.Request) -> web.Response:
             for u in await staff.agents(session=session)
         ]
     return page(request, "supervisor.html", agents=rows)
+
+
+# ---------------------------------------------------------------- language
+@routes.get("/locale")
+@routes.post("/locale")
+@allow(PUBLIC)
+async def choose_locale(request: web.Request) -> web.Response:
+    """The language switch: remembers the choice in a cookie for a year and goes back
+    to the page it was made on (``l`` and ``next`` from the query or the form)."""
+    fields: Any = await read_form(request) if request.method == "POST" else request.query
+    chosen = str(fields.get("l", ""))
+    if chosen not in i18n.LOCALES:
+        raise web.HTTPBadRequest(reason="Unknown language.")
+    response = web.HTTPSeeOther(_safe_next(str(fields.get("next", "/"))))
+    response.set_cookie(
+        i18n.COOKIE,
+        chosen,
+        samesite="Lax",
+        secure=request.app[keys.SETTINGS].secure_cookies,
+        max_age=365 * 24 * 3600,
+    )
+    raise response
+
+
+@routes.get("/i18n/{locale}.json")
+@allow(PUBLIC)
+async def script_catalog(request: web.Request) -> web.Response:
+    """The scripts' catalog (i18n.js); its URL carries a version, so it may be cached."""
+    locale = request.match_info["locale"]
+    if locale not in i18n.LOCALES:
+        raise web.HTTPNotFound(reason="No such language.")
+    response = web.Response(
+        text=i18n.catalog_json(locale), content_type="application/json", charset="utf-8"
+    )
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 # ---------------------------------------------------------------- sign-in

@@ -183,7 +183,9 @@ class Node:
         known_town: Callable[[str], Awaitable[bool]] | None = None,
         keep_number: Callable[[str, str], Awaitable[None]] | None = None,
         reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
+        survey_token: Callable[[str], str] | None = None,
     ) -> None:
+        self.survey_token = survey_token  # a caller's ticket to rate an ended call
         # The callback number store (``cases.callbacks``): the full number of a caller
         # who asks to be called back is kept there, never in the log, and revealed only
         # to the agent the leader offers that callback to.
@@ -212,7 +214,11 @@ class Node:
         if conn is None:
             return
         if payload.startswith(_CALL_PREFIXES):
-            self._call_room(conn, p.parse_server(payload))
+            msg = p.parse_server(payload)
+            self._call_room(conn, msg)
+            if isinstance(msg, p.Ended) and msg.survey and self.survey_token is not None:
+                token = self.survey_token(msg.session_id)
+                payload = p.serialize(dataclasses.replace(msg, survey_token=token))
         conn.push(payload)
         if payload.startswith(_OFFER_PREFIX) and self.reveal_number is not None:
             offer = p.parse_server(payload)

@@ -113,6 +113,7 @@ def setup_signaling(
     known_town: Callable[[str], Awaitable[bool]] | None = None,
     keep_number: Callable[[str, str], Awaitable[None]] | None = None,
     reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
+    survey_token: Callable[[str], str] | None = None,
     allowed_origins: Iterable[str] = (),
     sockets_per_address: int = 50,
     client_address: ClientAddress = _remote,
@@ -198,6 +199,7 @@ def setup_signaling(
             known_town=known_town,
             keep_number=keep_number,
             reveal_number=reveal_number,
+            survey_token=survey_token,
         )
         leader = Leader(
             backplane,

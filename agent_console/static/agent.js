@@ -1,78 +1,323 @@
-// The agent desk: presence, ringing offers with their countdown, the live session.
+// The agent desk: presence, ringing offers with their countdown, the live call with
+// its media room (audio and video, mute, end, transfer).
+import { label, t } from "./i18n.js";
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
+import { MediaRoom, attachStream, detachStream, resumePlayback } from "./room.js";
+import { loadPlaces, placeName } from "./towns.js";
 
 const offers = new Map();
-let live = null;
+let live = null; // {session_id, room, caller}
+let stopped = false;
+
+const DEVICE_NOTICES = {
+  camera_denied: t("The camera was not allowed: voice only."),
+  no_camera: t("No camera found: voice only."),
+  microphone_denied: t("The microphone was not allowed: the caller cannot hear you."),
+  no_microphone: t("No microphone found: the caller cannot hear you."),
+  device_changed: t("Your device changed; the call goes on."),
+};
 
 const signaling = new Signaling({ url: wsUrl("/ws"), onMessage, onStatus });
+const remotes = $("#remotes");
+const room = new MediaRoom({
+  send: (type, fields) => signaling.send(type, fields),
+  preview: $("#preview"),
+  onRemote: (participant, stream) => attachStream(remotes, participant, stream, live ? live.caller : ""),
+  onRemoteGone: (participant) => detachStream(remotes, participant),
+  onNotice(code, value) {
+    if (DEVICE_NOTICES[code]) $("#device-notice").textContent = DEVICE_NOTICES[code];
+    else if (code === "recording") show($("#recording-on"), value);
+    else if (code === "hold") setHold(value.on);
+    else if (code === "participant" && value.role === "caller" && live) {
+      const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
+      if (tile && value.name) tile.textContent = value.name;
+    } else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
+  },
+});
+window.hotline = { room, offers };
+
+function note(textContent) {
+  $("#desk-note").textContent = textContent;
+  show($("#desk-note"), Boolean(textContent));
+}
+
+function stopDesk(message, connection) {
+  stopped = true;
+  signaling.close();
+  offers.clear();
+  renderOffers();
+  endLive();
+  note(message);
+  $("#connection").textContent = connection;
+  $("#connection").dataset.state = "moved";
+  $("#presence").textContent = "—";
+  delete $("#presence").dataset.state;
+  for (const button of document.querySelectorAll(".desk button")) button.disabled = true;
+}
 
 function onStatus(state, code) {
-  const signedOut = code === 4003; // signed out or the session lapsed: no reconnecting
-  $("#connection").textContent = state === "open" ? "online" : signedOut ? "signed out" : "reconnecting…";
+  if (stopped) return;
+  if (code === 4001) {
+    stopDesk(t("The desk moved to a newer tab; this one has stopped. Use the newer tab."),
+      t("moved to another tab"));
+    return;
+  }
+  if (code === 4003) {
+    stopDesk(t("You are signed out; sign in again."), t("Signed out"));
+    return;
+  }
+  $("#connection").dataset.state = state;
+  $("#connection").textContent = state === "open" ? t("Online") : t("Reconnecting…");
+  if (state !== "open") {
+    // A dropped desk is signed out at once: its offers move on, its call goes back to the line.
+    $("#presence").textContent = label("presence", "offline");
+    $("#presence").dataset.state = "offline";
+    offers.clear();
+    renderOffers();
+    if (live) {
+      endLive();
+      $("#last-outcome").textContent = t("Connection lost: the caller went back to the head of the line.");
+    }
+  }
+}
+
+// A short two-tone chime for a new offer (no focus is taken).
+let audio = null;
+function chime() {
+  try {
+    audio = audio || new AudioContext();
+    const now = audio.currentTime;
+    for (const [i, freq] of [880, 660].entries()) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + i * 0.18);
+      gain.gain.exponentialRampToValueAtTime(0.25, now + i * 0.18 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.18 + 0.16);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + i * 0.18);
+      osc.stop(now + i * 0.18 + 0.17);
+    }
+  } catch {
+    // no sound on this device: the live region still says it
+  }
+}
+
+function describe(offer) {
+  return t("{what}: {category}", {
+    what: label("offer_kind", offer.kind),
+    category: label("category", offer.category),
+  });
 }
 
 function renderOffers() {
   const list = $("#offers");
+  const now = Date.now();
+  for (const [id, offer] of offers) if (offer.deadline <= now) offers.delete(id);
   list.replaceChildren();
   for (const offer of offers.values()) {
     const item = document.createElement("li");
     item.className = "offer";
     item.dataset.offerId = offer.offer_id;
-    const left = Math.max(0, Math.round((offer.deadline - Date.now()) / 1000));
-    const what = offer.kind === "callback" ? `Call back ${offer.phone || ""}` : "Incoming call";
-    item.innerHTML = `<strong></strong> <span class="meta"></span>
-      <button class="accept">Accept</button> <button class="reject">Reject</button>`;
-    item.querySelector("strong").textContent = `${what} · ${offer.category}`;
-    item.querySelector(".meta").textContent =
-      `${offer.priority} · waited ${formatWait(offer.waited_s)} · ${offer.language} · rings ${left}s`;
-    item.querySelector(".accept").addEventListener("click", () =>
-      signaling.send("accept", { offer_id: offer.offer_id }));
-    item.querySelector(".reject").addEventListener("click", () =>
-      signaling.send("reject", { offer_id: offer.offer_id, reason: "declined" }));
+    item.dataset.kind = offer.kind;
+    const left = Math.max(0, Math.round((offer.deadline - now) / 1000));
+    const waited = offer.waited_s + (now - offer.received) / 1000;
+    const what = document.createElement("span");
+    what.className = "what";
+    what.textContent = describe(offer);
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    const parts = [];
+    parts.push(offer.channel === "web_video" ? t("Video call") : t("Voice call"));
+    const town = offer.town && placeName(offer.town);
+    if (town) parts.push(town);
+    parts.push(t("waited {wait}", { wait: formatWait(waited) }));
+    parts.push(label("language", offer.language, offer.language));
+    // The full number comes only to this desk, for a callback (callback_number).
+    if (offer.full_phone || offer.phone) parts.push(`☎ ${offer.full_phone || offer.phone}`);
+    parts.push(t("rings for {left} s more", { left }));
+    meta.textContent = parts.join(" · ");
+    item.append(what);
+    if (offer.priority && offer.priority !== "ordinary") {
+      const green = document.createElement("span");
+      green.className = "green";
+      green.textContent = t("Green channel: {who}", { who: label("priority", offer.priority) });
+      item.append(green);
+    }
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    const accept = document.createElement("button");
+    accept.className = "accept";
+    accept.type = "button";
+    accept.textContent = t("Accept");
+    accept.addEventListener("click", () => {
+      accept.disabled = true;
+      // The tap allows the devices; a voice call needs no camera.
+      if (live === null) room.acquire(offer.channel === "web_video");
+      signaling.send("accept", { offer_id: offer.offer_id });
+    });
+    const reject = document.createElement("button");
+    reject.className = "reject";
+    reject.type = "button";
+    reject.textContent = t("Reject");
+    reject.addEventListener("click", () => {
+      signaling.send("reject", { offer_id: offer.offer_id, reason: "declined" });
+      offers.delete(offer.offer_id); // it leaves the screen at once
+      renderOffers();
+    });
+    actions.append(accept, reject);
+    item.append(meta, actions);
     list.append(item);
   }
   show($("#no-offers"), offers.size === 0);
 }
 
+function endLive() {
+  live = null;
+  room.leave(false); // the server takes both out of a call's room when it ends
+  remotes.replaceChildren();
+  show($("#live"), false);
+  show($("#recording-on"), false);
+  $("#device-notice").textContent = "";
+  setMute(false);
+  setHold(false);
+}
+
+// Wrap-up lasts until the call's disposition is recorded (docs/protocol.md, "ended").
+function askDisposition(sessionId) {
+  const form = $("#disposition");
+  form.dataset.session = sessionId;
+  form.reset();
+  $("#disposition-error").textContent = "";
+  show(form, true);
+}
+
+$("#disposition").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const data = new FormData(form);
+  const body = { kind: data.get("kind"), category: data.get("category") };
+  const notes = String(data.get("notes") || "").trim();
+  if (notes) body.notes = notes;
+  const csrf = document.querySelector("input[name=csrf_token]");
+  let response;
+  try {
+    response = await fetch(`/api/sessions/${encodeURIComponent(form.dataset.session)}/disposition`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf ? csrf.value : "" },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    response = null;
+  }
+  if (response && response.ok) {
+    show(form, false);
+    $("#last-outcome").textContent = t("{outcome}; disposition recorded", { outcome: $("#last-outcome").textContent });
+  } else {
+    $("#disposition-error").textContent = t("The disposition was not recorded; please try again.");
+  }
+});
+
+function setHold(on) {
+  $("#hold").setAttribute("aria-pressed", String(on));
+  $("#hold").textContent = on ? t("Resume") : t("Hold");
+}
+
+function setMute(muted) {
+  $("#mute").setAttribute("aria-pressed", String(muted));
+  $("#mute").textContent = muted ? t("Unmute") : t("Mute");
+}
+
 function onMessage(msg) {
+  if (room.handle(msg)) return;
   switch (msg.type) {
+    case "welcome":
+      note("");
+      break;
     case "presence_changed":
-      $("#presence").textContent = msg.state + (msg.reason ? ` (${msg.reason})` : "");
+      $("#presence").textContent = msg.reason
+        ? t("{state} ({reason})", {
+          state: label("presence", msg.state),
+          reason: label("presence_reason", msg.reason, msg.reason),
+        })
+        : label("presence", msg.state);
       $("#presence").dataset.state = msg.state;
       break;
-    case "offer":
-      offers.set(msg.offer_id, { ...msg, deadline: Date.now() + msg.expires_in_s * 1000 });
+    case "offer": {
+      const fresh = !offers.has(msg.offer_id);
+      offers.set(msg.offer_id, { ...msg, received: Date.now(), deadline: Date.now() + msg.expires_in_s * 1000 });
       renderOffers();
+      if (fresh) {
+        chime();
+        $("#announce").textContent = describe(msg);
+      }
       break;
+    }
+    case "callback_number": {
+      const offer = offers.get(msg.offer_id);
+      if (offer) {
+        offer.full_phone = msg.phone;
+        renderOffers();
+      }
+      break;
+    }
     case "offer_cancelled":
       offers.delete(msg.offer_id);
       renderOffers();
       break;
-    case "connected":
-      for (const [id, offer] of offers) if (offer.session_id === msg.session_id) offers.delete(id);
+    case "connected": {
+      let accepted = null;
+      for (const [id, offer] of offers) {
+        if (offer.session_id === msg.session_id) {
+          accepted = offer;
+          offers.delete(id);
+        }
+      }
       renderOffers();
-      live = msg.session_id;
+      if (live && live.session_id === msg.session_id) break; // a repeated connected
+      live = {
+        session_id: msg.session_id,
+        room: msg.room,
+        caller: accepted ? t("Caller ({category})", { category: label("category", accepted.category) }) : t("Caller"),
+      };
+      $("#live-caller").textContent = live.caller;
       $("#live-session").textContent = msg.session_id;
       show($("#live"), true);
+      if (msg.room) room.join(msg.room);
       break;
+    }
     case "ended":
-      if (msg.session_id === live) {
-        live = null;
-        show($("#live"), false);
-      }
-      $("#last-outcome").textContent = `${msg.session_id}: ${msg.outcome}`;
+      if (live && msg.session_id === live.session_id) endLive();
+      $("#last-outcome").textContent = label("outcome", msg.outcome);
+      if (msg.disposition) askDisposition(msg.session_id);
       break;
     case "error":
-      $("#last-error").textContent = msg.detail;
+      if (msg.ref === "hello" && msg.code === "not_allowed") {
+        stopDesk(t("This account does not take calls (only lawyers, mediators, notaries and legal-aid staff do). Use the Supervisor page to watch the lines."),
+          t("not taking calls"));
+      } else {
+        $("#last-error").textContent = label("error", msg.code, t("Something went wrong; please try again."));
+      }
       break;
   }
 }
 
-$("#go-available").addEventListener("click", () => signaling.send("presence", { state: "available" }));
+$("#go-available").addEventListener("click", () => {
+  if (!audio) try { audio = new AudioContext(); } catch { /* no sound */ }
+  signaling.send("presence", { state: "available" });
+});
 $("#go-break").addEventListener("click", () =>
   signaling.send("presence", { state: "break", reason: $("#break-reason").value || "break" }));
-$("#end-session").addEventListener("click", () => live && signaling.send("end", { session_id: live }));
+$("#end-session").addEventListener("click", () => live && signaling.send("end", { session_id: live.session_id }));
+$("#mute").addEventListener("click", () => {
+  room.setMuted(!room.muted);
+  setMute(room.muted);
+});
+$("#hold").addEventListener("click", () => room.hold($("#hold").getAttribute("aria-pressed") !== "true"));
 $("#transfer").addEventListener("click", () =>
-  live && signaling.send("transfer", { session_id: live, to_queue: $("#transfer-queue").value }));
+  live && signaling.send("transfer", { session_id: live.session_id, to_queue: $("#transfer-queue").value }));
+$("#remotes").addEventListener("click", () => resumePlayback(remotes));
 setInterval(() => offers.size && renderOffers(), 1000);
 signaling.connect();
+
+loadPlaces();

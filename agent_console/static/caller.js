@@ -1,71 +1,266 @@
-// The caller page: choose a service, join the line, hear position and wait,
-// be connected to a duty lawyer, or ask for a callback / leave a message.
+// The caller page: choose a service and voice or video, join the line, hear place and
+// wait, talk with the duty lawyer in the call's media room, or ask for a callback /
+// leave a message. The caller token and resume token live in sessionStorage, so a
+// reload within the grace period resumes the call.
+import { label, t } from "./i18n.js";
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
+import { MediaRoom, attachStream, detachStream, resumePlayback } from "./room.js";
+import { fillTownPicker } from "./towns.js";
+
+const TOKEN_KEY = "hotline.caller.token";
+const RESUME_KEY = "hotline.caller.resume";
+const CALL_KEY = "hotline.caller.call"; // {media, phone}: what this page session asked for
 
 const form = $("#join-form");
+const startButton = $("#call");
 const status = $("#call-status");
 const text = $("#status-text");
 const detail = $("#status-detail");
 const callbackBox = $("#callback-box");
+const inCall = $("#in-call");
+const remotes = $("#remotes");
+const muteButton = $("#mute");
+
 let signaling = null;
 let sessionId = null;
-let joinRequest = null;
+let joinRequest = null; // sent after the first welcome; null when resuming
+let call = JSON.parse(sessionStorage.getItem(CALL_KEY) || "null");
+let state = "idle";
+let agentName = "";
+let opens = 0; // socket openings: a reopened socket means a new peer connection
+let joinedOn = -1;
+let callbackKept = false;
+let offDuty = false; // nobody is on duty: no wait is shown
+
+const DEVICE_NOTICES = {
+  camera_denied: t("The camera was not allowed: this is a voice call."),
+  no_camera: t("No camera found: this is a voice call."),
+  microphone_denied: t("The microphone was not allowed: the lawyer cannot hear you. Allow it in the browser settings."),
+  no_microphone: t("No microphone found: the lawyer cannot hear you."),
+  device_changed: t("Your device changed; the call goes on."),
+};
+
+const room = new MediaRoom({
+  send: (type, fields) => signaling && signaling.send(type, fields),
+  preview: $("#preview"),
+  onRemote(participant, stream) {
+    const tile = attachStream(remotes, participant, stream, agentName, {
+      voiceOnly: !call || call.media !== "video",
+    });
+    show($("#tap-to-hear"), tile.classList.contains("blocked"));
+  },
+  onRemoteGone: (participant) => detachStream(remotes, participant),
+  onNotice(code, value) {
+    if (DEVICE_NOTICES[code]) $("#device-notice").textContent = DEVICE_NOTICES[code];
+    else if (code === "recording") show($("#recording-on"), value);
+    else if (code === "muted_by_staff") setMuteButton(value);
+    else if (code === "hold" && value.self) {
+      $("#device-notice").textContent = value.on
+        ? t("The lawyer has put you on hold; please stay on the line.")
+        : "";
+    } else if (code === "participant" && value.role === "host" && value.name) {
+      agentName = value.name;
+      $("#agent-name").textContent = agentName;
+    }
+    else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
+  },
+});
+window.hotline = { room, state: () => state, session: () => sessionId, rated: () => rated && rated.status };
 
 function say(main, more = "") {
   text.textContent = main;
   detail.textContent = more;
 }
 
+function setState(next) {
+  state = next;
+  status.dataset.state = next;
+}
+
+function setMuteButton(muted) {
+  muteButton.setAttribute("aria-pressed", String(muted));
+  muteButton.textContent = muted ? t("Unmute") : t("Mute");
+}
+
+function positionText(position) {
+  if (position <= 1) return t("You are next.");
+  return t("{n} ahead of you.", { n: position - 1 });
+}
+
+function showCallbackChoice(reason) {
+  offDuty = reason === "off_duty";
+  $("#callback-why").textContent = offDuty
+    ? t("Nobody is on duty now. We can call you back (you keep your place), or leave a message and we answer by the next working day.")
+    : t("Waiting is long: we can call you back (you keep your place) or take a message.");
+  if (offDuty) show($("#wait-box"), false);
+  show($("#callback-phone-label"), !(call && call.phone));
+  show(callbackBox, true);
+}
+
+function onStatus(socket, code) {
+  if (socket === "open") {
+    opens += 1;
+    return;
+  }
+  if (code === 4001) {
+    say(t("This call moved to another tab or window."));
+    room.leave();
+    setState("moved");
+    return;
+  }
+  if (signaling && !signaling.closedByUs && ["connected", "queued", "reconnecting"].includes(state)) {
+    if (state === "connected") setState("reconnecting");
+    say(t("Reconnecting…"),
+      t("Please keep this page open; your place is kept."));
+  }
+}
+
 function onMessage(msg) {
+  if (room.handle(msg)) return;
   switch (msg.type) {
     case "welcome":
-      if (!msg.resumed && joinRequest) signaling.send("join_queue", joinRequest);
+      if (!msg.resumed) {
+        if (joinRequest) signaling.send("join_queue", joinRequest);
+        else finish(t("The call has ended"), t("You were away too long."));
+      }
+      joinRequest = null;
       break;
     case "queued":
       sessionId = msg.session_id;
-      status.dataset.state = "queued";
-      say("正在排队 · You are in line", "Please keep this page open.");
+      setState("queued");
+      room.teardown();
+      show(inCall, false);
+      show(muteButton, false);
+      show($("#leave"), true);
+      if (msg.reason === "agent_lost") {
+        say(t("The lawyer's connection dropped"),
+          t("You are first in line again; please wait."));
+      } else if (!callbackKept) {
+        say(t("You are in line"), t("Please keep this page open."));
+      }
       break;
     case "position":
-      status.dataset.state = "queued";
+      setState("queued");
       $("#position").textContent = msg.position;
-      $("#wait").textContent = formatWait(msg.estimated_wait_s);
+      $("#position-text").textContent = positionText(msg.position);
+      if (msg.estimated_wait_s === 0) $("#wait").textContent = t("ringing a lawyer now");
+      else $("#wait").textContent = formatWait(msg.estimated_wait_s); // null: "not known yet"
+      show($("#wait-box"), !offDuty); // off duty: a callback or a message, no minutes
       show($("#position-box"), true);
       break;
     case "connected":
-      status.dataset.state = "connected";
+      sessionId = msg.session_id;
+      setState("connected");
+      agentName = msg.agent_name || t("A duty lawyer");
+      $("#agent-name").textContent = agentName;
       show($("#position-box"), false);
       show(callbackBox, false);
-      say("已接通 · Connected", `Duty lawyer ${msg.agent_id} is with you.`);
+      show(inCall, true);
+      show(muteButton, true);
+      show($("#leave"), true);
+      say(t("Connected"), t("{name} is with you.", { name: agentName }));
+      if (msg.room && (room.room !== msg.room || joinedOn !== opens || !room.pc)) {
+        joinedOn = opens;
+        room.join(msg.room);
+      }
       break;
     case "callback_offered":
-      show(callbackBox, true);
+      showCallbackChoice(msg.reason);
       break;
     case "ended":
-      status.dataset.state = "ended";
-      show($("#position-box"), false);
-      show(callbackBox, false);
-      say("通话结束 · Finished", {
-        answered: "Thank you for calling 12348.",
-        abandoned: "You left the line.",
-        callback_done: "We have called you back.",
-        voicemail: "Your message was taken; a lawyer will answer by the next working day.",
-        transferred: "You were transferred.",
-        expired: "The request expired.",
+      if (msg.survey) askRating(msg.session_id, msg.survey_token);
+      finish(t("Finished"), {
+        answered: t("Thank you for calling 12348."),
+        abandoned: t("You left the line."),
+        callback_done: t("We have called you back."),
+        voicemail: t("Your message was taken; a lawyer will answer by the next working day."),
+        transferred: t("You were transferred."),
+        expired: t("The request expired."),
       }[msg.outcome] || "");
-      signaling.close();
-      signaling = null;
-      show($("#leave"), false);
-      show(form, true);
       break;
     case "error":
-      detail.textContent = `Error: ${msg.detail}`;
+      if (msg.ref === "request_callback") {
+        callbackKept = false;
+        detail.textContent = msg.code === "bad_state"
+          ? t("A callback for this number is already waiting.")
+          : t("Please give a valid phone number.");
+        show($("#callback-phone-label"), true);
+      } else if (msg.code === "bad_token") {
+        finish(t("The call has ended"), "");
+      } else {
+        detail.textContent = label("error", msg.code, t("Something went wrong; please try again."));
+      }
       break;
   }
 }
 
+function connect(token) {
+  signaling = new Signaling({
+    url: wsUrl(`/ws?token=${encodeURIComponent(token)}`),
+    onMessage,
+    onStatus,
+    resumeKey: RESUME_KEY,
+  });
+  signaling.connect();
+}
+
+function enterCallView() {
+  show(form, false);
+  show(status, true);
+  show($("#leave"), true);
+  status.scrollIntoView({ block: "start" });
+  status.focus({ preventScroll: true });
+}
+
+function finish(main, more) {
+  setState("ended");
+  say(main, more);
+  room.leave(false); // the server takes both out of a call's room when it ends
+  remotes.replaceChildren();
+  for (const box of [$("#position-box"), callbackBox, inCall, muteButton, $("#leave")]) show(box, false);
+  if (signaling) signaling.close();
+  signaling = null;
+  sessionId = null;
+  callbackKept = false;
+  offDuty = false;
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(CALL_KEY);
+  startButton.disabled = false;
+  show(form, true);
+}
+
+// An answered call invites a rating (docs/protocol.md, "ended"), sent with the call's
+// survey token (or else the caller token).
+let survey = null;
+let rated = null; // the last rating's response (for tests)
+function askRating(session, token) {
+  survey = { session, token: token || sessionStorage.getItem(TOKEN_KEY) };
+  show($("#survey"), true);
+}
+
+$("#survey").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!survey || !event.submitter) return;
+  const { session, token } = survey;
+  survey = null;
+  show($("#survey"), false);
+  try {
+    rated = await fetch(`/api/sessions/${encodeURIComponent(session)}/survey`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ rating: Number(event.submitter.value) }),
+    });
+  } catch {
+    // the rating is a courtesy: nothing more to say if it did not arrive
+  }
+  detail.textContent = t("Thank you for your rating.");
+});
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
+  if (startButton.disabled || signaling) return; // a double tap opens one session
+  startButton.disabled = true;
+  show($("#survey"), false);
   const data = new FormData(form);
   joinRequest = {
     category: data.get("category"),
@@ -76,45 +271,73 @@ form.addEventListener("submit", async (event) => {
   if (phone) joinRequest.phone = phone;
   const named = String(data.get("named_agent") || "");
   if (named) joinRequest.named_agent = named;
+  const town = String(data.get("town") || "");
+  if (town) joinRequest.town = town;
+  call = { media: data.get("media") === "video" ? "video" : "voice", phone };
+  joinRequest.channel = call.media === "video" ? "web_video" : "web_voice";
+  enterCallView();
+  say(t("Connecting…"));
+  // Ask for the devices now, while the tap counts as the person's consent.
+  await room.acquire(call.media === "video");
   const response = await fetch("/api/caller/token", { method: "POST" });
   if (!response.ok) {
-    say("暂时无法接通 · Cannot connect now", "Please try again in a moment.");
+    finish(t("Cannot connect now"), t("Please try again in a moment."));
     show(status, true);
     return;
   }
   const { token } = await response.json();
-  show(form, false);
-  show(status, true);
-  show($("#leave"), true);
-  say("正在连接 · Connecting…");
-  signaling = new Signaling({
-    url: wsUrl(`/ws?token=${encodeURIComponent(token)}`),
-    onMessage,
-    resumeKey: "hotline.caller.resume",
-  });
-  signaling.connect();
+  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(CALL_KEY, JSON.stringify(call));
+  setState("connecting");
+  connect(token);
 });
 
 $("#leave").addEventListener("click", () => {
-  if (signaling && sessionId) signaling.send("end", { session_id: sessionId });
+  if (!signaling) return;
+  if (sessionId) signaling.send("end", { session_id: sessionId });
+  else finish(t("Finished"), "");
+});
+muteButton.addEventListener("click", () => {
+  room.setMuted(!room.muted);
+  setMuteButton(room.muted);
+});
+$("#tap-to-hear").addEventListener("click", () => {
+  resumePlayback(remotes);
+  show($("#tap-to-hear"), false);
 });
 $("#want-callback").addEventListener("click", () => {
   if (!signaling) return;
-  const phone = $("#callback-phone").value.trim() || (joinRequest && joinRequest.phone);
+  const phone = $("#callback-phone").value.trim() || (call && call.phone);
   if (!phone) {
-    detail.textContent = "请填写回拨号码 · Please give a number to call back.";
+    show($("#callback-phone-label"), true);
+    detail.textContent = t("Please give a number to call back.");
     $("#callback-phone").focus();
     return;
   }
   signaling.send("request_callback", { phone });
+  callbackKept = true;
+  show(callbackBox, false);
+  say(t("Your place is kept"),
+    t("We will call you back on {phone}. You may close this page now.", { phone }));
 });
 $("#want-voicemail").addEventListener("click", () => {
   if (!signaling) return;
   const message = $("#voicemail-text").value.trim();
   if (!message) {
-    detail.textContent = "请先写下留言 · Please write your message first.";
+    detail.textContent = t("Please write your message first.");
     $("#voicemail-text").focus();
     return;
   }
   signaling.send("request_voicemail", { message });
 });
+
+// A reload within the grace period: the same caller token and resume token, the call resumes.
+const savedToken = sessionStorage.getItem(TOKEN_KEY);
+if (savedToken && sessionStorage.getItem(RESUME_KEY)) {
+  enterCallView();
+  say(t("Resuming your call…"));
+  room.wantVideo = Boolean(call && call.media === "video");
+  connect(savedToken);
+}
+
+fillTownPicker($("#town"));

@@ -1,5 +1,7 @@
 // One signaling connection (docs/protocol.md): says hello, resumes after a drop,
 // and hands every server message to the page's handler.
+import { t } from "./i18n.js";
+
 export class Signaling {
   constructor({ url, onMessage, onStatus, resumeKey }) {
     this.url = url;
@@ -70,6 +72,8 @@ export function show(element, visible) {
 }
 
 export function formatWait(seconds) {
-  if (seconds < 60) return `${Math.round(seconds)} 秒 s`;
-  return `${Math.round(seconds / 60)} 分钟 min`;
+  // None when nobody who could take the call is on duty: no minutes are promised.
+  if (seconds === null || seconds === undefined) return t("not known yet");
+  if (seconds < 60) return t("{n} s", { n: Math.round(seconds) });
+  return t("{n} min", { n: Math.round(seconds / 60) });
 }

@@ -19,6 +19,7 @@ from signaling.protocol.types import (
     PriorityName,
     Reason,
     Seconds,
+    Token,
 )
 from signaling.schema import Text
 
@@ -221,6 +222,8 @@ class Ended:
     outcome: Outcome
     disposition: bool | None = None  # true: a disposition is needed
     survey: bool | None = None  # true: the caller may rate the call
+    # With ``survey``: the bearer token for ``POST /api/sessions/{id}/survey``.
+    survey_token: Token | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

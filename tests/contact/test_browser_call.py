@@ -55,13 +55,14 @@ class TestCallerReachesLawyer:
             await caller.select_option("select[name=priority]", "elderly")
             await caller.select_option("select[name=named_agent]", "law")
             await caller.fill("input[name=phone]", "13812345678")
+            await caller.check("#recording-ok")
             await caller.click("#call")
-            await caller.locator("[data-testid=position]").filter(has_text="1").wait_for()
+            await caller.locator("#position-text").filter(has_text="You are next").wait_for()
 
             await agent.click("#go-available")
             offer = agent.locator("[data-testid=offers] li.offer")
             await offer.wait_for()
-            assert "elderly" in (await offer.text_content() or "")
+            assert "Elderly caller" in (await offer.text_content() or "")  # Chromium: en-US
             await offer.locator("button.accept").click()
             await agent.locator("[data-testid=live-session]").wait_for()
             await caller.locator("#status-text").filter(has_text="Connected").wait_for()

@@ -26,7 +26,7 @@ class TestMigrations:
 
         async with db.engine.connect() as conn:
             assert await conn.run_sync(diff) == []
-        assert await migrate.current_revision(db.url) == "0003"
+        assert await migrate.current_revision(db.url) == "0004"
 
     async def test_downgrade_removes_everything_and_upgrade_again(self, database_url: str) -> None:
         """Downgrade to base leaves only Alembic's table; upgrading again works."""
@@ -38,7 +38,7 @@ class TestMigrations:
         await engine.dispose()
         assert tables <= {"alembic_version"}
         await migrate.upgrade(database_url)
-        assert await migrate.current_revision(database_url) == "0003"
+        assert await migrate.current_revision(database_url) == "0004"
         await migrate.downgrade(database_url, "base")
 
 

@@ -47,7 +47,7 @@ class TestSignIn:
         assert await sign_in(client, "sup") == 303
         page = await client.get("/supervisor")
         assert page.status == 200
-        assert "Supervisor" in await page.text()
+        assert "班长监控" in await page.text()
 
     async def test_wrong_password_clear_error_no_session(
         self, make_client: AppClient, caplog: pytest.LogCaptureFixture
@@ -61,7 +61,7 @@ class TestSignIn:
             "/signin", data={"username": "sup", "password": "wrong-password-x", "csrf_token": token}
         )
         assert response.status == 401
-        assert "Wrong username or password." in await response.text()
+        assert "用户名或密码错误。" in await response.text()
         assert "hotline_session" not in {c.key for c in client.session.cookie_jar}
         assert "wrong-password-x" not in caplog.text
         assert "signin_failed" in caplog.text
@@ -77,7 +77,7 @@ class TestSignIn:
         client = await make_client()
         response = await client.post("/signin", data={"username": "sup", "password": PASSWORD})
         assert response.status == 403
-        assert "expired" in await response.text()
+        assert "表单已过期" in await response.text()
 
     async def test_failed_sign_ins_are_rate_limited(self, make_client: AppClient) -> None:
         """After the allowed failures even the right password is refused for a while."""
@@ -106,13 +106,15 @@ class TestSignIn:
 
 class TestRoles:
     async def test_lawyer_cannot_open_supervisor_page(self, make_client: AppClient) -> None:
-        """An agent is forbidden from the supervisor wall."""
+        """An agent is forbidden from the supervisor wall, and is not offered its link."""
         client = await make_client()
         await sign_in(client, "law")
         assert (await client.get("/supervisor")).status == 403
         agent = await client.get("/agent")
         assert agent.status == 200
-        assert "general" in await agent.text()
+        html = await agent.text()
+        assert "general" in html
+        assert 'href="/supervisor"' not in html
 
     async def test_supervisor_is_not_an_agent(self, make_client: AppClient) -> None:
         """The agent desk is for agents; an admin may open everything."""
@@ -123,6 +125,7 @@ class TestRoles:
         await sign_in(admin, "adm")
         assert (await admin.get("/agent")).status == 200
         assert (await admin.get("/supervisor")).status == 200
+        assert 'href="/supervisor"' in await (await admin.get("/agent")).text()
 
     async def test_undeclared_route_is_denied(self, make_client: AppClient) -> None:
         """A handler that declares no access policy is refused (deny by default)."""

@@ -147,6 +147,7 @@ async def number_client(
         resume_secret=SECRET,
         keep_number=numbers.keep,
         reveal_number=numbers.reveal,
+        survey_token=lambda session: f"survey-token-for-{session}",
     )
     client: TestClient[Any, Any] = await aiohttp_client(app)
     await client.app[SIGNALING].leader.leading.wait()
@@ -178,3 +179,24 @@ class TestCallbackNumber:
         number = await agent.expect(p.CallbackNumber)
         assert (number.offer_id, number.phone) == (offer.offer_id, "+86 139-1234-5678")
         assert numbers.revealed == [(queued.session_id, "user-A1")]
+
+    async def test_the_caller_of_an_answered_call_gets_a_survey_token(
+        self, number_client: TestClient[Any, Any]
+    ) -> None:
+        async def peer(who: str) -> Peer:
+            ws = await number_client.ws_connect(f"/ws?as={who}")
+            one = Peer(ws)
+            await one.send("hello")
+            await one.expect(p.Welcome)
+            return one
+
+        agent = await peer("agent:A1")
+        await agent.send("presence", state="available")
+        caller = await peer("caller:u1")
+        await caller.send("join_queue", category="labour_wages", language="zh")
+        offer = await agent.expect(p.Offer)
+        await agent.send("accept", offer_id=offer.offer_id)
+        await caller.expect(p.Connected)
+        await caller.send("end")
+        ended = await caller.expect(p.Ended)
+        assert (ended.survey, ended.survey_token) == (True, f"survey-token-for-{offer.session_id}")

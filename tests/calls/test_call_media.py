@@ -1,0 +1,127 @@
+"""A hotline call end to end in headless Chromium: a caller and a duty lawyer hear and
+see each other through the real application (tests/calls/scenario.py, in a netns)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import need
+from tests.media.netns import ROOT, SETUP, netns_unavailable
+
+pytestmark = [pytest.mark.netns, pytest.mark.browser]
+
+SHOTS = Path("/tmp/shots-ui")
+
+
+def run_call(chromium_path: str) -> dict[str, Any]:
+    reason = netns_unavailable()
+    if reason is not None:
+        need("netns", reason)
+    params = {"chromium_path": chromium_path, "shots": str(SHOTS)}
+    command = [
+        "unshare", "-n", "sh", "-c", SETUP, "netns",
+        sys.executable, "-m", "tests.calls.scenario", "call", json.dumps(params),
+    ]  # fmt: skip
+    proc = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        pytest.fail(f"the call scenario exited {proc.returncode}:\n{proc.stderr[-6000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    if "error" in result:
+        pytest.fail(
+            f"at step {result['step']!r}: {result['error']}\n{result.get('traceback', '')}\n"
+            + "\n".join(result["console"][-20:])
+        )
+    return result
+
+
+@pytest.fixture(scope="module")
+def call(chromium_path: str) -> dict[str, Any]:
+    return run_call(chromium_path)
+
+
+def rising(media: dict[str, Any]) -> None:
+    first, second = media["first"], media["second"]
+    assert media["state"] == "connected"
+    assert second["sources"] == 1, media
+    for figure in ("audio_packets", "video_packets", "video_frames"):
+        assert second[figure] > first[figure] > 0, (figure, media)
+
+
+class TestCallEndToEnd:
+    def test_both_sides_decode_the_other(self, call: dict[str, Any]) -> None:
+        """In the call, getStats() on both pages: packets received and frames decoded
+        from the other side rise between two samples, for audio and for video."""
+        rising(call["caller_media"])
+        rising(call["agent_media"])
+        assert call["agent_name"] == "王律师"
+
+    def test_reload_resumes_the_call_with_media(self, call: dict[str, Any]) -> None:
+        """The caller reloads mid-call: the same session, a new peer connection, and media
+        flows both ways again (the lawyer receives the caller's new streams)."""
+        assert call["session_after_reload"] == call["session_before_reload"]
+        rising(call["caller_media_resumed"])
+        rising(call["agent_media_resumed"])
+        assert call["tiles_after_reload"] == {"caller": 1, "agent": 1}
+        assert call["tokens_fetched"] == 1  # the reload reuses the page session's token
+
+    def test_caller_hangs_up_and_both_see_the_end(self, call: dict[str, Any]) -> None:
+        assert call["step"] == "done"
+        assert call["caller_end_text"] == "通话结束"
+        assert call["agent_end_text"] == "已接听；已记录处置"  # answered, then disposed
+
+    def test_wrap_up_asks_the_disposition_and_the_caller_a_rating(
+        self, call: dict[str, Any]
+    ) -> None:
+        """After the end the desk shows the disposition form (wrap-up lasts until it is
+        recorded) and the caller is invited to rate the call."""
+        assert call["disposition_asked"]
+        assert call["survey_asked"]
+        assert call["available_after_disposition"]  # recorded: wrap-up is over
+        assert call["rating_status"] == 201 or call["rating_status"] == 200
+
+    def test_video_call_is_announced_as_video(self, call: dict[str, Any]) -> None:
+        assert "视频通话" in call["offer_text"]
+
+    def test_hold_tells_the_caller_and_resume_clears_it(self, call: dict[str, Any]) -> None:
+        assert call["hold_notice"] == "律师请您稍候，请不要挂断。"
+        assert call["held_and_resumed"]
+
+    def test_double_tap_on_start_opens_one_session(self, call: dict[str, Any]) -> None:
+        """Start tapped twice: one caller token, one socket (and one more after the reload)."""
+        assert call["tokens_fetched"] == 1
+        assert call["sockets"] == 2
+
+    def test_rejected_offer_leaves_the_desk_at_once(self, call: dict[str, Any]) -> None:
+        assert call["offers_after_reject"] == 0
+
+    def test_desk_fits_a_phone(self, call: dict[str, Any]) -> None:
+        assert call["agent_offer_no_sideways"]
+        assert call["agent_call_no_sideways"]
+
+    def test_offer_is_announced_without_taking_focus(self, call: dict[str, Any]) -> None:
+        assert call["announce"] == "来电：综合法律咨询"
+        assert call["focus_after_offer"] == "go-available"  # the button last pressed
+        assert "来电：综合法律咨询" in call["offer_text"]
+        assert "普通话" in call["offer_text"]
+
+    def test_caller_page_is_chinese_and_fits_a_phone(self, call: dict[str, Any]) -> None:
+        """Chinese (a zh-CN browser); at 360 px nothing scrolls sideways, before and after Start;
+        the form hides and the status is in view once Start is tapped."""
+        assert call["caller_lang"] == "zh-CN"
+        assert "热线" in call["caller_heading"]
+        assert call["form_no_sideways"]
+        assert call["waiting_no_sideways"]
+        assert call["call_no_sideways"]
+        assert call["form_hidden"]
+        assert call["status_in_view"]
+        assert "您是下一位" in call["waiting_text"]
+        assert "前面还有" not in call["waiting_text"]
