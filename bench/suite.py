@@ -35,6 +35,16 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     media.add_argument("--no-janus", action="store_true", help="skip the Janus comparison")
     media.set_defaults(bench_run=run_media)
 
+    calls = names.add_parser("calls", help="concurrent recorded two-party calls, voice and video")
+    calls.add_argument(
+        "--calls", type=int, nargs="+", default=[2, 4], help="load levels: concurrent calls"
+    )
+    calls.add_argument("--seconds", type=int, default=10, help="measured window per level")
+    kind = calls.add_mutually_exclusive_group()
+    kind.add_argument("--voice-only", action="store_true", help="voice calls only")
+    kind.add_argument("--video-only", action="store_true", help="video calls only")
+    calls.set_defaults(bench_run=run_calls)
+
     outcomes = names.add_parser("outcomes", help="outcome writer rows/s, SQLite and PostgreSQL")
     outcomes.add_argument("--sessions", type=int, default=5000, help="callers in the burst")
     outcomes.add_argument(
@@ -94,6 +104,16 @@ def run_media(args: argparse.Namespace) -> dict[str, Any]:
         result["n_max"] = sweep["n_max"]
         result["sweep"] = sweep["levels"]
     return result
+
+
+def run_calls(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import calls
+
+    if any(n < 1 for n in args.calls) or args.seconds < 1:
+        raise RuntimeError("--calls and --seconds must be at least 1")
+    return calls.compare(
+        args.calls, args.seconds, voice=not args.video_only, video=not args.voice_only
+    )
 
 
 def run_outcomes(args: argparse.Namespace) -> dict[str, Any]:

@@ -582,10 +582,20 @@ async def two_node_room(redis_socket: str, prefix: str, db: int = 0) -> dict[str
     return await run(redis_socket, prefix, db)
 
 
+async def two_node_call(
+    redis_socket: str, postgres_socket: str, database: str, prefix: str, db: int = 0
+) -> dict[str, Any]:
+    """A call across two ``hotline serve`` processes (tests/media/scaled_calls.py)."""
+    from tests.media.scaled_calls import two_node_call as run
+
+    return await run(redis_socket, postgres_socket, database, prefix, db)
+
+
 SCENARIOS = {
     "ws_room": ws_room,
     "call_room": call_room,
     "two_node_room": two_node_room,
+    "two_node_call": two_node_call,
     "browser": browser,
     "seam_loopback": seam_loopback,
     "three_party": three_party,
