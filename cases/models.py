@@ -107,6 +107,7 @@ class SessionOutcome(enum.StrEnum):
     VOICEMAIL = "voicemail"
     TRANSFERRED = "transferred"
     EXPIRED = "expired"
+    INTERRUPTED = "interrupted"  # the agent was lost mid-call; the caller went on
 
 
 class CaseKind(enum.StrEnum):

@@ -203,3 +203,27 @@ class TestBurst:
         await lead_until_written(bp, again)
         assert sum(again.batches) == ROWS
         assert_burst_stored_once(*await stored(db))
+
+
+async def test_every_outcome_routing_can_end_with_is_stored(db: Database) -> None:
+    """Each of routing's outcomes has a stored value: an interrupted leg (the agent was
+    lost mid-call) made the writer retry for ever before."""
+    from routing.ids import AgentId, QueueId, SessionId
+
+    writer = OutcomeWriter(lambda: db)
+    legs = [
+        act.SessionRecorded(
+            session=SessionId(f"S-{outcome.value}"),
+            queue=QueueId("general"),
+            outcome=outcome,
+            queued_at=1_800_000_000.0,
+            ended_at=1_800_000_060.0,
+            agent=AgentId("nobody") if outcome is act.Outcome.INTERRUPTED else None,
+            transferred_to=SessionId("S-next") if outcome is act.Outcome.INTERRUPTED else None,
+        )
+        for outcome in act.Outcome
+    ]
+    await writer.write_batch(legs)
+    async with db.session() as session:
+        stored = set(await session.scalars(select(SessionRecord.outcome)))
+    assert {o.value for o in stored} == {o.value for o in act.Outcome}
