@@ -6,11 +6,11 @@ coverage check never depends on what Hypothesis happened to generate.
 
 from __future__ import annotations
 
-from routing_harness import Harness, of
+from routing_harness import Harness, config, of, queue, tiers
 
 from routing.actions import OfferSession
 from routing.engine import Engine
-from routing.events import OfferAccepted
+from routing.events import OfferAccepted, OfferRejected
 from routing.ids import AgentId, SessionId
 
 
@@ -27,3 +27,21 @@ def test_restore_with_a_session_on_offer_and_one_in_a_call() -> None:
     assert restored.session_state(SessionId("s1")) == "in_session"
     assert restored.session_state(SessionId("s2")) == "offered"
     assert restored.snapshot() == h.engine.snapshot()
+
+
+def test_a_rejected_head_and_a_session_its_tier_cannot_see_yet() -> None:
+    """A tier-2 agent rejects the head of the line; the one behind it is too young for
+    tier 2: nothing is offered (the scan past an excluded head stops at the cutoff)."""
+    from routing_harness import config, queue, tiers
+
+    from routing.events import OfferRejected
+
+    h = Harness(config(queue("labour", tiers=tiers((1, 0), (2, 20)))))
+    h.enqueue("s1")
+    h.advance(24)
+    h.enqueue("s2")
+    h.advance(1)
+    (offer,) = of(h.sign_in("a1", tiers={"labour": 2}), OfferSession)
+    assert offer.session == "s1"
+    acts = h.send(OfferRejected, agent=AgentId("a1"), session=SessionId("s1"))
+    assert of(acts, OfferSession) == []
