@@ -32,9 +32,6 @@ def test_restore_with_a_session_on_offer_and_one_in_a_call() -> None:
 def test_a_rejected_head_and_a_session_its_tier_cannot_see_yet() -> None:
     """A tier-2 agent rejects the head of the line; the one behind it is too young for
     tier 2: nothing is offered (the scan past an excluded head stops at the cutoff)."""
-    from routing_harness import config, queue, tiers
-
-    from routing.events import OfferRejected
 
     h = Harness(config(queue("labour", tiers=tiers((1, 0), (2, 20)))))
     h.enqueue("s1")
