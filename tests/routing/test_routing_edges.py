@@ -10,8 +10,9 @@ from routing_harness import Harness, config, of, queue, tiers
 
 from routing.actions import OfferSession
 from routing.engine import Engine
-from routing.events import OfferAccepted, OfferRejected
+from routing.events import AgentStateChanged, OfferAccepted, OfferRejected
 from routing.ids import AgentId, SessionId
+from routing.presence import Presence
 
 
 def test_restore_with_a_session_on_offer_and_one_in_a_call() -> None:
@@ -42,3 +43,12 @@ def test_a_rejected_head_and_a_session_its_tier_cannot_see_yet() -> None:
     assert offer.session == "s1"
     acts = h.send(OfferRejected, agent=AgentId("a1"), session=SessionId("s1"))
     assert of(acts, OfferSession) == []
+
+
+def test_a_caller_asks_for_an_agent_who_is_not_free() -> None:
+    """Named for an agent on a break: nobody else is offered it before the fallback."""
+    h = Harness()
+    h.sign_in("a1")
+    h.send(AgentStateChanged, agent=AgentId("a1"), presence=Presence.BREAK)
+    h.sign_in("a2")
+    assert of(h.enqueue("s1", named_agent=AgentId("a1")), OfferSession) == []
