@@ -11,25 +11,19 @@ call closes the room and its recording lands in the database linked to the sessi
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from sqlalchemy import select
 
-from cases import migrate, staff
-from cases.db import Database
 from cases.models import Recording, Role
 from hotline import keys
-from hotline.app import create_app
-from hotline.auth import SESSION_COOKIE, hash_password
+from hotline.auth import SESSION_COOKIE
 from hotline.contact import CALLER_AUDIENCE, CALLER_SCOPE
 from media.bots import Bot, encode_opus_clip, encode_vp8_clip
-from tests.app import PASSWORD, make_settings
-from tests.media.room_signaling import WsBot, _until
+from tests.app import PASSWORD
+from tests.media.room_signaling import WsBot, _until, serve_app
 
 
 async def _quiet(bot: WsBot, source: str, seconds: float = 0.7) -> tuple[int, int]:
@@ -41,26 +35,10 @@ async def _quiet(bot: WsBot, source: str, seconds: float = 0.7) -> tuple[int, in
 
 
 async def call_room(seconds: float = 1.0) -> dict[str, Any]:
-    directory = Path(tempfile.mkdtemp())
-    database_url = f"sqlite:///{directory / 'hotline.sqlite3'}"
-    await migrate.upgrade(database_url)
-    db = Database(database_url)
-    async with db.session() as session:
-        await staff.create_user(
-            session=session,
-            username="law",
-            display_name="李律师",
-            password_hash=hash_password(PASSWORD),
-            roles=[Role.LAWYER],
-            skills={"general": 3},
-        )
-    app = await create_app(make_settings(database_url, directory))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://127.0.0.1:{port}"
+    served = await serve_app(
+        username="law", display_name="李律师", role=Role.LAWYER, skills={"general": 3}
+    )
+    app, db, base = served.app, served.db, served.base
     cookie, _ = await app[keys.AUTH].sign_in(username="law", password=PASSWORD, remote="127.0.0.1")
     token = app[keys.TOKENS].issue(
         aud=CALLER_AUDIENCE, sub="v-caller", scope=CALLER_SCOPE, ttl_s=600, now=time.time()
@@ -171,6 +149,5 @@ async def call_room(seconds: float = 1.0) -> dict[str, Any]:
         for bot in (agent, caller):
             await bot.close()
         await http.close()
-        await runner.cleanup()
-        await db.close()
+        await served.close()
     return result

@@ -14,6 +14,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,24 @@ async def _until(check: Callable[[], bool], what: str, within: float = 15.0) -> 
         await asyncio.sleep(0.05)
 
 
-async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
+@dataclass
+class ServedApp:
+    """The whole application on a loopback port, with a fresh SQLite database."""
+
+    app: web.Application
+    runner: web.AppRunner
+    db: Database
+    base: str
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        await self.db.close()
+
+
+async def serve_app(
+    *, username: str, display_name: str, role: Role, skills: dict[str, int]
+) -> ServedApp:
+    """Migrate a fresh database with one member of staff and serve the app on it."""
     directory = Path(tempfile.mkdtemp())
     database_url = f"sqlite:///{directory / 'hotline.sqlite3'}"
     await migrate.upgrade(database_url)
@@ -108,11 +126,11 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
     async with db.session() as session:
         await staff.create_user(
             session=session,
-            username="med",
-            display_name="Mediator",
+            username=username,
+            display_name=display_name,
             password_hash=hash_password(PASSWORD),
-            roles=[Role.MEDIATOR],
-            skills={"mediation_intake": 4},
+            roles=[role],
+            skills=skills,
         )
     app = await create_app(make_settings(database_url, directory))
     runner = web.AppRunner(app)
@@ -120,7 +138,14 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://127.0.0.1:{port}"
+    return ServedApp(app, runner, db, f"http://127.0.0.1:{port}")
+
+
+async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
+    served = await serve_app(
+        username="med", display_name="Mediator", role=Role.MEDIATOR, skills={"mediation_intake": 4}
+    )
+    app, db, base = served.app, served.db, served.base
     session_id, _ = await app[keys.AUTH].sign_in(
         username="med", password=PASSWORD, remote="127.0.0.1"
     )
@@ -236,6 +261,5 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
         for bot in (mediator, party, intruder, flaky):
             await bot.close()
         await http.close()
-        await runner.cleanup()
-        await db.close()
+        await served.close()
     return result
