@@ -43,6 +43,7 @@ OUTCOME: Mapping[str, str] = {
     "answered": N_("Answered"),
     "abandoned": N_("Caller left the line"),
     "callback_done": N_("Called back"),
+    "callback_failed": N_("Callback not reached"),
     "voicemail": N_("Message taken"),
     "transferred": N_("Transferred"),
     "expired": N_("Expired"),
