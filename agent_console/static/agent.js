@@ -29,6 +29,7 @@ const room = new MediaRoom({
     else if (code === "recording") show($("#recording-on"), value);
     else if (code === "hold") setHold(value.on);
     else if (code === "participant" && value.role === "caller" && live) {
+      if (live.callback) callbackReached();
       const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
       if (tile && value.name) tile.textContent = value.name;
     } else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
@@ -172,7 +173,42 @@ function renderOffers() {
   show($("#no-offers"), offers.size === 0);
 }
 
+// A callback on the desk: the number to dial, the attempt, whether the caller's page
+// rings; "not reached" ends it (docs/protocol.md, "callback_unreached").
+function showCallback(msg, offer) {
+  const number = offer ? offer.full_phone || offer.phone : "";
+  live.callback = { attempt: msg.attempt, attempts: msg.attempts };
+  $("#callback-attempt").textContent = t("Callback, attempt {n} of {total}", {
+    n: msg.attempt || 1, total: msg.attempts || 1,
+  });
+  $("#callback-dial").textContent = number ? `☎ ${number}` : "";
+  $("#callback-where").textContent = msg.caller_online
+    ? t("The caller's page is ringing. If nobody answers, call the number.")
+    : t("The caller has closed the page: call the number.");
+  const last = (msg.attempt || 1) >= (msg.attempts || 1);
+  $("#callback-retry").checked = !last;
+  show($("#callback-retry-label"), !last);
+  show($("#callback-results"), true);
+  show($("#callback-call"), true);
+}
+
+function callbackReached() {
+  $("#callback-where").textContent = t("The caller answered on the page.");
+  show($("#callback-results"), false);
+}
+
+for (const button of document.querySelectorAll("#callback-results button")) {
+  button.addEventListener("click", () => {
+    if (!live || !live.callback) return;
+    const result = button.dataset.result;
+    const retry = $("#callback-retry").checked && result !== "wrong_number";
+    signaling.send("callback_unreached", { session_id: live.session_id, result, retry });
+    live.retry = retry;
+  });
+}
+
 function endLive() {
+  show($("#callback-call"), false);
   live = null;
   room.leave(false); // the server takes both out of a call's room when it ends
   remotes.replaceChildren();
@@ -280,17 +316,22 @@ function onMessage(msg) {
         room: msg.room,
         caller: accepted ? t("Caller ({category})", { category: label("category", accepted.category) }) : t("Caller"),
       };
+      if (msg.callback) showCallback(msg, accepted);
       $("#live-caller").textContent = live.caller;
       $("#live-session").textContent = msg.session_id;
       show($("#live"), true);
       if (msg.room) room.join(msg.room);
       break;
     }
-    case "ended":
+    case "ended": {
+      const retry = Boolean(live && live.session_id === msg.session_id && live.retry);
       if (live && msg.session_id === live.session_id) endLive();
-      $("#last-outcome").textContent = label("outcome", msg.outcome);
+      $("#last-outcome").textContent = msg.outcome === "callback_failed" && retry
+        ? t("{outcome}; it will be tried again later", { outcome: label("outcome", msg.outcome) })
+        : label("outcome", msg.outcome);
       if (msg.disposition) askDisposition(msg.session_id);
       break;
+    }
     case "error":
       if (msg.ref === "hello" && msg.code === "not_allowed") {
         stopDesk(t("This account does not take calls (only lawyers, mediators, notaries and legal-aid staff do). Use the Supervisor page to watch the lines."),
