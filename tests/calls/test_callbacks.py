@@ -117,3 +117,28 @@ async def test_a_closed_page_is_dialled_retried_and_closed(
         rows = (await session.scalars(select(SessionRecord).order_by(SessionRecord.ended_at))).all()
     assert [r.outcome for r in rows] == [SessionOutcome.CALLBACK_FAILED] * 2
     assert rows[1].id == f"{rows[0].id}:b2"
+
+
+async def test_the_callback_keeps_its_place_ahead_of_a_later_caller(
+    seeded: Database, tmp_path: Path, chromium_path: str, settings_env: dict[str, str]
+) -> None:
+    """Two callers wait; the first asks for a callback and closes the page. When the
+    lawyer frees up, the callback is offered first, with the full number."""
+    app = await create_app(make_settings(seeded.url, tmp_path, **settings_env))
+    async with serve(app) as url, chromium(chromium_path) as browser:
+        desk = await signed_in(browser, url, "law")
+        await desk.locator("[data-testid=presence][data-state=break]").wait_for()
+        first = await caller_keeps_a_place(browser, url)
+        second = await (await browser.new_context(locale="zh-CN")).new_page()
+        await second.goto(f"{url}/")
+        await second.check("#recording-ok")
+        await second.click("#call")
+        await second.locator("#call-status[data-state=queued]").wait_for()
+        await first.context.close()
+        await desk.click("#go-available")
+        offer = desk.locator("[data-testid=offers] li.offer")
+        await offer.first.wait_for()
+        assert await offer.count() == 1
+        assert await offer.get_attribute("data-kind") == "callback"
+        await offer.filter(has_text=NUMBER).wait_for()
+        assert "138****5678" not in (await offer.text_content() or "")
