@@ -224,9 +224,22 @@ function askDisposition(sessionId) {
   const form = $("#disposition");
   form.dataset.session = sessionId;
   form.reset();
+  form.elements.notes.value = $("#live-notes").value; // what was noted during the call
+  $("#live-notes").value = "";
+  showKindFields();
   $("#disposition-error").textContent = "";
   show(form, true);
 }
+
+// A booked callback asks when, a referral elsewhere which agency, an abusive call how
+// many warnings were given (cases.dispositions).
+function showKindFields() {
+  const kind = $("#disposition-kind").value;
+  for (const field of document.querySelectorAll("#disposition [data-for]")) {
+    show(field, field.dataset.for === kind);
+  }
+}
+$("#disposition-kind").addEventListener("change", showKindFields);
 
 $("#disposition").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -235,6 +248,16 @@ $("#disposition").addEventListener("submit", async (event) => {
   const body = { kind: data.get("kind"), category: data.get("category") };
   const notes = String(data.get("notes") || "").trim();
   if (notes) body.notes = notes;
+  if (body.kind === "callback_booked") {
+    const when = new Date(String(data.get("callback_at") || ""));
+    if (Number.isNaN(when.getTime())) {
+      $("#disposition-error").textContent = t("Please give the time to call back.");
+      return;
+    }
+    body.callback_at = when.toISOString(); // the desk's local time, in UTC
+  }
+  if (body.kind === "referred_other_agency") body.agency = String(data.get("agency") || "").trim();
+  if (body.kind === "abusive_ended") body.warnings = Number(data.get("warnings") || 0);
   const csrf = document.querySelector("input[name=csrf_token]");
   let response;
   try {
@@ -250,7 +273,18 @@ $("#disposition").addEventListener("submit", async (event) => {
     show(form, false);
     $("#last-outcome").textContent = t("{outcome}; disposition recorded", { outcome: $("#last-outcome").textContent });
   } else {
-    $("#disposition-error").textContent = t("The disposition was not recorded; please try again.");
+    let reason = "";
+    try {
+      const answer = response ? await response.json() : {};
+      const field = form.querySelector(`[data-for] [name="${answer.field}"]`);
+      reason = answer.error || "";
+      if (field) reason = `${reason} (${field.closest("label").firstChild.textContent.trim()})`;
+    } catch {
+      reason = "";
+    }
+    $("#disposition-error").textContent = reason
+      ? t("The disposition was not recorded: {reason}", { reason })
+      : t("The disposition was not recorded; please try again.");
   }
 });
 

@@ -5,6 +5,7 @@ records a result, which the lawyer's own ticket list shows."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,54 @@ async def test_referral_ticket_rating_and_callback_ticket(
         assert results["referral"]["status"] == "done"
         assert results["referral"]["result_note"] == "已受理，指派援助律师"
         assert results["referral"]["session_id"] == session
+
+
+async def test_notes_carry_over_and_a_booked_callback_needs_its_time(
+    seeded: Database, tmp_path: Path, chromium_path: str
+) -> None:
+    """What the lawyer notes during the call is in the wrap-up form; "callback booked"
+    asks when (refused without it, with the reason on screen), then is recorded."""
+    app = await create_app(make_settings(seeded.url, tmp_path))
+    async with serve(app) as url, chromium(chromium_path) as browser:
+        desk = await signed_in(browser, url, "law")
+        await desk.locator("[data-testid=presence][data-state=break]").wait_for()
+        caller = await (await browser.new_context(locale="zh-CN")).new_page()
+        await caller.goto(f"{url}/")
+        await caller.check("#recording-ok")
+        await caller.click("#call")
+        await caller.locator("#call-status[data-state=queued]").wait_for()
+        await desk.click("#go-available")
+        await desk.locator("[data-testid=offers] li.offer button.accept").click()
+        await desk.locator("[data-testid=live]").wait_for()
+        session = await desk.text_content("[data-testid=live-session]")
+        await desk.fill("#live-notes", "来电人需要周五前回电")
+        await desk.click("#end-session")
+        form = desk.locator("[data-testid=disposition]")
+        await form.wait_for()
+        assert await form.locator("textarea[name=notes]").input_value() == "来电人需要周五前回电"
+        when = form.locator("input[name=callback_at]")
+        assert not await when.is_visible()
+        await form.locator("select[name=kind]").select_option("callback_booked")
+        assert await when.is_visible()
+        await form.locator("button[type=submit]").click()
+        assert "请填写回电时间" in (await desk.text_content("#disposition-error") or "")
+        await form.screenshot(path="/tmp/shots-ui/disposition-callback.png")
+        tomorrow = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%d")
+        await when.fill(f"{tomorrow}T10:30")
+        await form.locator("button[type=submit]").click()
+        await desk.locator("[data-testid=last-outcome]").filter(has_text="已记录").wait_for()
+        await desk.set_viewport_size({"width": 360, "height": 740})
+        await desk.screenshot(path="/tmp/shots-ui/desk-after-disposition-360.png", full_page=True)
+        assert await desk.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+        stored = await desk.context.request.get(f"{url}/api/sessions/{session}/disposition")
+        assert stored.ok
+        values = (await stored.json())["disposition"]
+        assert values["kind"] == "callback_booked"
+        assert values["notes"] == "来电人需要周五前回电"
+        assert values["callback_at"][:10] in {
+            tomorrow,
+            (datetime.now() + timedelta(days=2)).strftime("%Y-%m-%d"),  # zone differences
+            datetime.now().strftime("%Y-%m-%d"),
+        }
