@@ -350,6 +350,10 @@ function onMessage(msg) {
         room: msg.room,
         caller: accepted ? t("Caller ({category})", { category: label("category", accepted.category) }) : t("Caller"),
       };
+      // Where the caller is, and how: what the offer said, kept for the whole call.
+      const where = accepted && accepted.town ? placeName(accepted.town) : "";
+      const how = msg.channel === "web_video" ? t("Video call") : t("Voice call");
+      $("#live-where").textContent = where ? `${how} · ${where}` : how;
       if (msg.callback) showCallback(msg, accepted);
       $("#live-caller").textContent = live.caller;
       $("#live-session").textContent = msg.session_id;
