@@ -32,6 +32,9 @@ from signaling.protocol.queue import (
     CancelReason as CancelReason,
 )
 from signaling.protocol.queue import (
+    CancelVoicemail as CancelVoicemail,
+)
+from signaling.protocol.queue import (
     Channel as Channel,
 )
 from signaling.protocol.queue import (
@@ -77,6 +80,9 @@ from signaling.protocol.queue import (
     QueuedReason as QueuedReason,
 )
 from signaling.protocol.queue import (
+    RecordVoicemail as RecordVoicemail,
+)
+from signaling.protocol.queue import (
     Reject as Reject,
 )
 from signaling.protocol.queue import (
@@ -90,6 +96,9 @@ from signaling.protocol.queue import (
 )
 from signaling.protocol.queue import (
     Transfer as Transfer,
+)
+from signaling.protocol.queue import (
+    VoicemailRoom as VoicemailRoom,
 )
 from signaling.protocol.room import (
     GetRoomStats as GetRoomStats,
@@ -250,6 +259,8 @@ ClientMessage = (
     | LeaveQueue
     | RequestCallback
     | RequestVoicemail
+    | RecordVoicemail
+    | CancelVoicemail
     | SetPresence
     | Accept
     | Reject
@@ -274,6 +285,8 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         LeaveQueue,
         RequestCallback,
         RequestVoicemail,
+        RecordVoicemail,
+        CancelVoicemail,
         SetPresence,
         Accept,
         Reject,
@@ -297,6 +310,7 @@ ServerMessage = (
     | Position
     | Connected
     | CallbackOffered
+    | VoicemailRoom
     | Ended
     | Offer
     | CallbackNumber
@@ -326,6 +340,7 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         Position,
         Connected,
         CallbackOffered,
+        VoicemailRoom,
         Ended,
         Offer,
         CallbackNumber,
