@@ -582,7 +582,8 @@ class Router:
 
     def _ticket_times(self, address: str, now: float) -> list[float]:
         """Ticket times of ``address`` within the last hour (older ones forgotten)."""
-        for other in [a for a, ts in self.ticket_times.items() if ts[-1] <= now - TICKET_WINDOW_S]:
+        stale = now - TICKET_WINDOW_S
+        for other in [a for a, ts in self.ticket_times.items() if not ts or ts[-1] <= stale]:
             del self.ticket_times[other]
         times = self.ticket_times.setdefault(address, [])
         times[:] = [t for t in times if t > now - TICKET_WINDOW_S]
