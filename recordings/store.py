@@ -16,7 +16,12 @@ participant who leaves and comes back during one recording gets a second file
 (``media.recording.RoomRecording.add``), and both must be kept.
 
 Who may read a recording: active supervisors and admins; the agent of the session the
-recording belongs to; the owner of a case opened for that session.
+recording belongs to; the owner of a case opened for that session; back-office staff,
+the recordings of a session that left a voicemail ticket (the voice message they
+answer: the session was never answered, so it has no call recording).
+
+``recordings_of_rooms``: the recordings of some rooms (the voicemail rooms of the
+tickets a page lists), newest first, for a page to link to.
 """
 
 from __future__ import annotations
@@ -34,7 +39,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cases import audit, staff
 from cases.db import Database
-from cases.models import SUPERVISOR_ROLES, Case, Recording, RecordingFile, Role, SessionRecord
+from cases.models import (
+    SUPERVISOR_ROLES,
+    Case,
+    Recording,
+    RecordingFile,
+    Role,
+    SessionRecord,
+    Ticket,
+    TicketKind,
+)
 from recordings.errors import (
     RecordingAccessDenied,
     RecordingConflict,
@@ -277,6 +291,14 @@ async def _may_read(
         return True
     if row.session_id is None:
         return False
+    if Role.BACK_OFFICE in roles:
+        voicemail = await session.scalar(
+            select(Ticket.id).where(
+                Ticket.session_id == row.session_id, Ticket.kind == TicketKind.VOICEMAIL.value
+            )
+        )
+        if voicemail is not None:
+            return True
     live = await session.get(SessionRecord, row.session_id)
     if live is not None and live.agent_user_id == user_id:
         return True
@@ -284,6 +306,40 @@ async def _may_read(
         select(Case.id).where(Case.session_id == row.session_id, Case.owner_user_id == user_id)
     )
     return owner is not None
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """A recording a page may link to (reading it is ``open_recording``'s, audited)."""
+
+    recording_id: str
+    room_id: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    files: int
+
+
+async def recordings_of_rooms(
+    *, session: AsyncSession, rooms: list[str]
+) -> dict[str, list[RecordingRef]]:
+    """Each room's recordings, newest first (rooms without any are left out)."""
+    if not rooms:
+        return {}
+    rows = await session.scalars(
+        select(Recording).where(Recording.room_id.in_(rooms)).order_by(Recording.started_at.desc())
+    )
+    found: dict[str, list[RecordingRef]] = {}
+    for row in rows:
+        found.setdefault(row.room_id, []).append(
+            RecordingRef(
+                recording_id=row.id,
+                room_id=row.room_id,
+                started_at=_utc(row.started_at),
+                ended_at=_utc(row.ended_at) if row.ended_at is not None else None,
+                files=len(row.files),
+            )
+        )
+    return found
 
 
 def _view(row: Recording) -> RecordingView:
@@ -312,7 +368,9 @@ __all__ = [
     "DatabaseRecordingSink",
     "IntegrityProblem",
     "RecordedFileView",
+    "RecordingRef",
     "RecordingView",
     "open_recording",
+    "recordings_of_rooms",
     "verify_integrity",
 ]
