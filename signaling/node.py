@@ -52,7 +52,7 @@ _CALLER_ONLY = (
     p.RecordVoicemail,
     p.CancelVoicemail,
 )
-_AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer)
+_AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer, p.CallbackUnreached)
 # Room messages need no hello: supervisors and invited parties are not in routing.
 _ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording, p.Hold, p.GetRoomStats)
 _RoomMessage = (
