@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import async_playwright
+from sqlalchemy import select
 
+from cases.db import Database
+from cases.models import Recording, Ticket
+from hotline.app import create_app
+from tests.app import make_settings
+from tests.browser import CHROMIUM_ARGS, serve
 from tests.conftest import need
 from tests.media.netns import ROOT, SETUP, netns_unavailable
 
-pytestmark = [pytest.mark.netns, pytest.mark.browser]
+pytestmark = pytest.mark.browser
 
 SHOTS = Path("/tmp/voicemail-shots")
 SPOKEN_S = 3.0
@@ -46,6 +53,7 @@ def run(chromium_path: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.netns
 class TestVoicemailEndToEnd:
     def test_the_caller_records_with_an_indicator_and_a_countdown(
         self, run: dict[str, Any]
@@ -85,3 +93,42 @@ class TestVoicemailEndToEnd:
         assert run["lawyer_fetch"] == 403
         assert ["recording.read", "office"] in run["audit"]
         assert ["recording.read_denied", "law"] in run["audit"]
+
+
+class TestWithoutAMicrophone:
+    async def test_no_microphone_offers_the_written_message(
+        self, db: Database, tmp_path: Path, chromium_path: str
+    ) -> None:
+        """No devices at all: 留言 says no microphone can be used and takes a written
+        message instead; the ticket has the text and no voice."""
+        args = [a for a in CHROMIUM_ARGS if a != "--use-fake-device-for-media-stream"]
+        app = await create_app(make_settings(db.url, tmp_path))
+        async with serve(app) as url, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium_path, args=args)
+            try:
+                page = await (await browser.new_context(locale="zh-CN")).new_page()
+                await page.goto(f"{url}/")
+                await page.check("#recording-ok")
+                await page.click("#call")
+                await page.locator("[data-testid=callback-box]").wait_for()
+                await page.click("#want-voicemail")
+                hint = page.locator("#voicemail-hint").filter(has_text="无法使用麦克风")
+                await hint.wait_for()
+                recording_shown = await page.locator(
+                    "[data-testid=voicemail-recording]"
+                ).is_visible()
+                await page.click("#send-voicemail")  # nothing written yet: asked to write
+                await page.locator("#status-detail").filter(has_text="请先写下").wait_for()
+                await page.fill("#voicemail-text", "拖欠工资，请回电")
+                await page.click("#send-voicemail")
+                await page.locator("#call-status[data-state=ended]").wait_for()
+                told = await page.locator("#status-detail").text_content()
+            finally:
+                await browser.close()
+        assert not recording_shown
+        assert "留言已收到" in (told or "")
+        async with db.session() as session:
+            tickets = list(await session.scalars(select(Ticket)))
+            recordings = list(await session.scalars(select(Recording)))
+        assert [(t.kind, t.body) for t in tickets] == [("voicemail", "拖欠工资，请回电")]
+        assert recordings == []
