@@ -74,6 +74,19 @@ def _needed(value: str | None) -> str:
     return value
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordedCall(act.SessionRecorded):
+    """A session's terminal outcome as the router hands it on to be written: the
+    engine's ``SessionRecorded`` and what only the router knows of the session, the
+    channel the caller came in on and the town they gave (the engine routes neither)."""
+
+    channel: str = p.Channel.WEB_VOICE.value
+    town: str | None = None
+    # A callback: which attempt this leg was, and why it reached nobody (if it did not).
+    callback_attempt: int | None = None
+    callback_result: str | None = None
+
+
 @dataclass
 class Effects:
     """What the driver must do after one record."""
@@ -81,7 +94,7 @@ class Effects:
     deliveries: list[tuple[str, p.ServerMessage]] = field(default_factory=list)
     start_timers: list[tuple[str, float]] = field(default_factory=list)
     cancel_timers: list[str] = field(default_factory=list)
-    outcomes: list[act.SessionRecorded] = field(default_factory=list)
+    outcomes: list[RecordedCall] = field(default_factory=list)
     tickets: list[act.CreateVoicemailTicket] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # abuse limits that refused
 
@@ -808,8 +821,20 @@ class Router:
                 log.warning("unhandled action %s", action.kind)
 
     def _recorded(self, action: act.SessionRecorded, fx: Effects) -> None:
-        fx.outcomes.append(action)
         session = self.sessions.pop(action.session, None)
+        fields = {f.name: getattr(action, f.name) for f in dataclasses.fields(action)}
+        if session is None:  # a session the router does not hold: the defaults
+            fx.outcomes.append(RecordedCall(**fields))
+        else:
+            fx.outcomes.append(
+                RecordedCall(
+                    **fields,
+                    channel=session.channel,
+                    town=session.town,
+                    callback_attempt=session.attempt if session.callback else None,
+                    callback_result=self.unreached.get(action.session),
+                )
+            )
         outcome = p.Outcome(action.outcome.value)
         if action.agent is not None and outcome in (
             p.Outcome.ANSWERED,

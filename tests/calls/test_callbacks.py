@@ -117,6 +117,10 @@ async def test_a_closed_page_is_dialled_retried_and_closed(
         rows = (await session.scalars(select(SessionRecord).order_by(SessionRecord.ended_at))).all()
     assert [r.outcome for r in rows] == [SessionOutcome.CALLBACK_FAILED] * 2
     assert rows[1].id == f"{rows[0].id}:b2"
+    assert [(r.detail["callback_attempt"], r.detail["callback_result"]) for r in rows] == [
+        (1, "no_answer"),
+        (2, "wrong_number"),
+    ]
 
 
 async def test_the_callback_keeps_its_place_ahead_of_a_later_caller(
