@@ -306,6 +306,9 @@ class Router:
         sid = self.caller_session.get(key)
         session = self.sessions.get(sid) if sid else None
         if sid and session:
+            # A new connection holds no voicemail room (grants are per connection, and
+            # the old one left it): a voice message being recorded was given up.
+            session.voicemail = False
             if session.live and session.agent:
                 fx.deliveries.append((key, self._connected(sid, session.agent)))
             else:

@@ -151,6 +151,10 @@ function onMessage(msg) {
       joinRequest = null;
       break;
     case "queued":
+      if (["asking", "recording", "full"].includes(voicemail)) {
+        endVoicemail(); // a new connection: the server gave the voicemail room up
+        $("#device-notice").textContent = t("The recording was interrupted; please leave your message again.");
+      }
       sessionId = msg.session_id;
       setState("queued");
       room.teardown();

@@ -296,6 +296,23 @@ class TestRouter:
         assert fx.deliveries == [("c:a", p.Ended(session_id="S-a", outcome=p.Outcome.VOICEMAIL))]
         assert restored.apply(taken).deliveries == []
 
+    def test_a_new_connection_gives_the_voice_message_up(self) -> None:
+        """The caller's socket is replaced mid-message: the new one holds no voicemail
+        room, so the message is given up (a recorded send is refused, recording again
+        is granted)."""
+        router = Router.new(make_config(agents=0))
+        now = 1_800_000_000.0
+        self._waiting(router, "c:a", "S-a", now)
+        router.apply(_msg("c:a", {"type": "record_voicemail"}, now))
+        router.apply({"t": "attach", "key": "c:a", "conn": "c:a#2", "now": now + 1})
+        again = {"t": "msg", "key": "c:a", "conn": "c:a#2", "now": now + 1}
+        fx = router.apply({**again, "m": {"type": "request_voicemail", "recorded": True}})
+        assert [(m.code, m.ref) for _, m in fx.deliveries if isinstance(m, p.Error)] == [
+            (p.ErrorCode.BAD_STATE, "request_voicemail")
+        ]
+        fx = router.apply({**again, "m": {"type": "record_voicemail"}})
+        assert [type(m) for _, m in fx.deliveries] == [p.VoicemailRoom]
+
     def test_a_malformed_ticket_record_is_skipped(self) -> None:
         """A ticket record without its session is not one: skipped, nothing told."""
         router = Router.new(make_config(agents=0))
