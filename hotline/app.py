@@ -38,6 +38,7 @@ from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
 from hotline.office import keep_number, known_town, reveal_number, setup_office, survey_token
 from hotline.proxies import forwarded_middleware
+from hotline.recordings_web import discard_voicemail
 from hotline.recordings_web import routes as recording_routes
 from hotline.rooms import MediaRooms
 from hotline.settings import Settings
@@ -137,6 +138,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         # The record behind the caller's town and the callback number store (hotline.office).
         known_town=functools.partial(known_town, app),
         keep_number=functools.partial(keep_number, app),
+        discard_recording=functools.partial(discard_voicemail, app),
         reveal_number=functools.partial(reveal_number, app),
         survey_token=functools.partial(survey_token, app),
     )

@@ -10,6 +10,10 @@ message heard from its ticket).
   alone), any other ``video/webm``; served with ranges (``<audio>`` seeks), never cached,
   and only from inside ``HOTLINE_DATA_DIR/recordings`` (a row pointing elsewhere is 404).
 
+- ``discard_voicemail(app, room)``: signaling's ``discard_recording`` hook: a voice
+  message its caller cancelled or gave up is deleted (``recordings.store.discard_room``,
+  audited ``recording.discarded``).
+
 Wiring only: who may read is ``recordings.store``'s; this turns its errors into statuses.
 """
 
@@ -25,7 +29,7 @@ from hotline import keys
 from hotline.auth import SIGNED_IN, allow
 from hotline.web import viewer_of
 from recordings.errors import RecordingAccessDenied, RecordingNotFound
-from recordings.store import open_recording
+from recordings.store import discard_room, open_recording
 from rooms import RoomKind, kind_of
 
 log = logging.getLogger("hotline.recordings")
@@ -34,6 +38,19 @@ routes = web.RouteTableDef()
 ID_MAX = 64
 AUDIO = "audio/webm"
 VIDEO = "video/webm"
+
+
+async def discard_voicemail(app: web.Application, room: str) -> None:
+    """Delete a voicemail room's recordings (only ever one of those: ``V-<session>``)."""
+    if kind_of(room) is not RoomKind.VOICEMAIL:
+        raise ValueError(f"{room} is not a voicemail room")
+    count = await discard_room(
+        app[keys.DB],
+        room_id=room,
+        recording_dir=app[keys.SETTINGS].data_dir / "recordings",
+        actor="caller",
+    )
+    log.info("voicemail_discarded", extra={"room": room, "recordings": count})
 
 
 def file_url(recording_id: str, index: int = 0) -> str:

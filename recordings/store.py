@@ -22,6 +22,10 @@ answer: the session was never answered, so it has no call recording).
 
 ``recordings_of_rooms``: the recordings of some rooms (the voicemail rooms of the
 tickets a page lists), newest first, for a page to link to.
+
+``discard_room``: delete a room's recordings, files and rows (a voice message its caller
+cancelled or hung up on: nobody is to hear it), audited as ``recording.discarded``; a
+file outside the recordings directory is never touched.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from recordings.model import RecordedParticipant
 
 log = logging.getLogger("recordings.store")
 
+DISCARD_ACTION = "recording.discarded"
 READ_ACTION = "recording.read"
 READ_DENIED_ACTION = "recording.read_denied"
 READ_ANY = SUPERVISOR_ROLES
@@ -342,6 +347,43 @@ async def recordings_of_rooms(
     return found
 
 
+async def discard_room(db: Database, *, room_id: str, recording_dir: Path, actor: str) -> int:
+    """Delete every recording of ``room_id`` (files first, then rows); how many."""
+    root = await asyncio.to_thread(recording_dir.resolve)
+    try:
+        async with db.session() as session:
+            rows = list(
+                await session.scalars(select(Recording).where(Recording.room_id == room_id))
+            )
+            for row in rows:
+                paths = [Path(f.path) for f in row.files]
+                if row.manifest_path:
+                    paths.append(Path(row.manifest_path))
+                for path in paths:
+                    await asyncio.to_thread(_unlink_inside, path, root)
+                await session.delete(row)
+                await audit.record(
+                    session=session,
+                    actor=actor[:100],
+                    action=DISCARD_ACTION,
+                    target=f"recording:{row.id}"[:200],
+                    detail={"room": room_id, "session": row.session_id, "files": len(paths)},
+                )
+    except SQLAlchemyError as exc:
+        raise RecordingStoreError(f"cannot discard the recordings of {room_id}: {exc}") from exc
+    return len(rows)
+
+
+def _unlink_inside(path: Path, root: Path) -> None:
+    path = path.resolve()
+    if path.is_relative_to(root):
+        path.unlink(missing_ok=True)
+        if path.parent != root and not any(path.parent.iterdir()):
+            path.parent.rmdir()  # the recording's own directory, now empty
+    else:
+        log.warning("recording_file_outside", extra={"path": str(path)})
+
+
 def _view(row: Recording) -> RecordingView:
     return RecordingView(
         recording_id=row.id,
@@ -363,6 +405,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 __all__ = [
+    "DISCARD_ACTION",
     "READ_ACTION",
     "READ_DENIED_ACTION",
     "DatabaseRecordingSink",
@@ -370,6 +413,7 @@ __all__ = [
     "RecordedFileView",
     "RecordingRef",
     "RecordingView",
+    "discard_room",
     "open_recording",
     "recordings_of_rooms",
     "verify_integrity",

@@ -73,3 +73,8 @@ class TestVoicemailRoom:
         assert result["still_in_room"]
         (audio,) = result["capped_audio"]
         assert 0 < audio["decoded_s"] <= LIMIT_S + 0.5
+
+    def test_a_cancelled_message_is_deleted(self, result: dict[str, Any]) -> None:
+        """cancel_voicemail takes the caller out, closes the room, and deletes the
+        recording's row and files (nobody is to hear it)."""
+        assert result["cancelled"] == {"row_gone": True, "files_gone": True, "room_closed": True}

@@ -8,7 +8,7 @@ refused that room; a second ``record_voicemail`` is refused; ``request_voicemail
 ``recorded`` sends it: the caller's ``ended`` comes only once the ticket exists, and the
 room's recording is in the record, linked to the session, decodable audio. A second
 caller's message runs into the (shortened) limit: the server stops the recording and
-says so (``recording_limit``).
+says so (``recording_limit``); that caller then cancels it, and the recording is deleted.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def _audio(path: str) -> dict[str, Any]:
             "decoded_s": samples / 48000,
             "last_frame_s": last,
         }
+
+
+def _any_exists(paths: list[str]) -> bool:
+    return any(Path(path).exists() for path in paths)
 
 
 async def voicemail_room(seconds: float = 2.0, limit_s: float = 1.5) -> dict[str, Any]:
@@ -174,6 +178,21 @@ async def voicemail_room(seconds: float = 2.0, limit_s: float = 1.5) -> dict[str
             capped_files = [f.path for f in capped.files] if capped is not None else []
         result["capped_audio"] = [_audio(path) for path in capped_files]
         result["still_in_room"] = other_room["room"] in app[keys.MEDIA].rooms
+
+        # The caller cancels it: taken out of the room, the recording deleted.
+        await other.send(type="cancel_voicemail")
+        await _until(lambda: other.last("room_left") is not None, "taken out on cancel")
+        await other.send(type="ping", nonce="after-cancel")
+        await _until(lambda: other.last("pong") is not None, "cancel carried out")
+        async with db.session() as session:
+            gone = await session.scalar(
+                select(Recording).where(Recording.room_id == other_room["room"])
+            )
+        result["cancelled"] = {
+            "row_gone": gone is None,
+            "files_gone": not await asyncio.to_thread(_any_exists, capped_files),
+            "room_closed": other_room["room"] not in app[keys.MEDIA].rooms,
+        }
     finally:
         for bot in (caller, other, lawyer):
             await bot.close()

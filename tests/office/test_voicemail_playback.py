@@ -22,9 +22,15 @@ from cases.models import Recording, RecordingFile, Role, Ticket, utcnow
 from cases.retention import Retention, purge
 from hotline import keys
 from hotline.contact import CALLER_AUDIENCE, CALLER_SCOPE
+from hotline.recordings_web import discard_voicemail
 from media.bots import encode_opus_clip
 from media.recording import RoomRecording
-from recordings.store import READ_ACTION, READ_DENIED_ACTION, DatabaseRecordingSink
+from recordings.store import (
+    DISCARD_ACTION,
+    READ_ACTION,
+    READ_DENIED_ACTION,
+    DatabaseRecordingSink,
+)
 from tests.app import AppClient, sign_in
 from tests.office.helpers import add_session, add_user
 
@@ -173,3 +179,30 @@ class TestRetention:
         assert ticket["recording"] is None
         assert ticket["body"] == "请回电"
         assert (await client.get(voicemail["url"])).status == 404
+
+
+class TestDiscard:
+    async def test_a_cancelled_message_is_deleted_and_audited(
+        self,
+        voicemail: dict[str, Any],
+        make_client: AppClient,
+        seeded: Database,
+        tmp_path: Path,
+    ) -> None:
+        """signaling's discard hook deletes the voicemail room's recordings (files and
+        rows), audits it, leaves other rooms alone; the ticket then shows no voice."""
+        client = await _as(make_client, "wu")
+        async with seeded.session() as session:
+            files = [Path(f.path) for f in await session.scalars(select(RecordingFile))]
+        with pytest.raises(ValueError, match="not a voicemail room"):
+            await discard_voicemail(client.server.app, f"R-{SID}")
+        assert all(await asyncio.gather(*(asyncio.to_thread(f.exists) for f in files)))
+        await discard_voicemail(client.server.app, ROOM)
+        assert not any(await asyncio.gather(*(asyncio.to_thread(f.exists) for f in files)))
+        async with seeded.session() as session:
+            assert list(await session.scalars(select(Recording))) == []
+            entries = await audit.recent(session=session, action=DISCARD_ACTION)
+        assert [(e.actor, e.detail["room"]) for e in entries] == [("caller", ROOM)]
+        assert (await _ticket(client))["recording"] is None
+        assert (await client.get(voicemail["url"])).status == 404
+        await discard_voicemail(client.server.app, ROOM)  # nothing left: nothing to do

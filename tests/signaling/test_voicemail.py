@@ -47,6 +47,29 @@ def kept() -> list[tuple[str, str]]:
     return []
 
 
+class Discards(list[str]):
+    """The rooms whose recordings signaling asked to discard."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Event()
+
+    async def add(self, room: str) -> None:
+        self.append(room)
+        self.changed.set()
+
+    async def wait_for(self, count: int, within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
+            while len(self) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@pytest.fixture
+def discarded() -> Discards:
+    return Discards()
+
+
 @pytest.fixture
 async def client(
     backplane_factory: Callable[[], Backplane],
@@ -55,9 +78,13 @@ async def client(
     config: RoutingConfig,
     tickets: GatedTickets,
     kept: list[tuple[str, str]],
+    discarded: Discards,
 ) -> TestClient[Any, Any]:
     async def keep_number(session_id: str, number: str) -> None:
         kept.append((session_id, number))
+
+    async def discard_recording(room: str) -> None:
+        await discarded.add(room)
 
     app = web.Application()
     setup_signaling(
@@ -70,6 +97,7 @@ async def client(
         resume_secret=SECRET,
         grace_s=1.0,
         keep_number=keep_number,
+        discard_recording=discard_recording,
     )
     test_client: TestClient[Any, Any] = await aiohttp_client(app)
     state = app[SIGNALING]
@@ -108,7 +136,11 @@ async def refused(peer: Peer, code: p.ErrorCode, ref: str) -> p.Error:
 
 class TestRecordedMessage:
     async def test_granted_recorded_sent_and_told_once_the_ticket_exists(
-        self, client: TestClient[Any, Any], connect: Connect, tickets: GatedTickets
+        self,
+        client: TestClient[Any, Any],
+        connect: Connect,
+        tickets: GatedTickets,
+        discarded: Discards,
     ) -> None:
         """record_voicemail → voicemail_room V-<session> (120 s) granted to the connection;
         request_voicemail recorded takes the grant back; ended comes after the ticket."""
@@ -132,6 +164,7 @@ class TestRecordedMessage:
         ended = await caller.expect(p.Ended)
         assert ended.outcome is p.Outcome.VOICEMAIL
         assert [(t.session, t.reason) for t in tickets.written] == [(queued.session_id, "")]
+        assert discarded == []  # a message sent is kept
 
     async def test_the_text_and_the_number_go_with_it(
         self,
@@ -153,11 +186,12 @@ class TestRecordedMessage:
         assert kept == [(queued.session_id, "139 1234 5678")]
 
     async def test_cancel_takes_the_room_back_and_the_caller_stays_in_line(
-        self, client: TestClient[Any, Any], connect: Connect
+        self, client: TestClient[Any, Any], connect: Connect, discarded: Discards
     ) -> None:
-        """cancel_voicemail: the grant is gone, a recorded send is refused, the caller may
-        record again; cancelling with nothing recorded is bad_state."""
-        caller, _ = await waiting(connect, "u1")
+        """cancel_voicemail: the grant is gone and the recording discarded, a recorded
+        send is refused, the caller may record again; cancelling with nothing recorded is
+        bad_state (and discards nothing)."""
+        caller, queued = await waiting(connect, "u1")
         await caller.send("cancel_voicemail")
         await refused(caller, p.ErrorCode.BAD_STATE, "cancel_voicemail")
         await caller.send("record_voicemail")
@@ -167,11 +201,12 @@ class TestRecordedMessage:
         await refused(caller, p.ErrorCode.BAD_STATE, "request_voicemail")
         key = next(k for k in client.server.app[SIGNALING].node.conns if k.startswith("c:"))
         assert grants(client, key) == set()
+        assert discarded == [f"V-{queued.session_id}"]
         await caller.send("record_voicemail")
         await caller.expect(p.VoicemailRoom)
 
     async def test_answered_while_recording_takes_the_voicemail_room_back(
-        self, client: TestClient[Any, Any], connect: Connect
+        self, client: TestClient[Any, Any], connect: Connect, discarded: Discards
     ) -> None:
         """An agent answers the caller mid-message: connected grants the call's room and
         takes the voicemail room back."""
@@ -190,6 +225,25 @@ class TestRecordedMessage:
         await caller.send("record_voicemail")
         await refused(caller, p.ErrorCode.BAD_STATE, "record_voicemail")  # the session is live
         assert queued.session_id == connected.session_id
+        await discarded.wait_for(1)
+        assert discarded == [room.room]  # given up: nobody is to hear it
+
+    async def test_hanging_up_or_dropping_mid_message_discards_it(
+        self, connect: Connect, discarded: Discards
+    ) -> None:
+        """A caller who ends the session, or whose socket closes, while recording has
+        given the message up: its recording is discarded."""
+        first, _ = await waiting(connect, "u1")
+        await first.send("record_voicemail")
+        one = await first.expect(p.VoicemailRoom)
+        await first.send("leave_queue")
+        await first.expect(p.Ended)
+        second, _ = await waiting(connect, "u2")
+        await second.send("record_voicemail")
+        two = await second.expect(p.VoicemailRoom)
+        await second.close()
+        await discarded.wait_for(2)
+        assert sorted(discarded) == sorted([one.room, two.room])
 
 
 class TestRefusals:
