@@ -38,6 +38,9 @@ from signaling.protocol.queue import (
     CancelReason as CancelReason,
 )
 from signaling.protocol.queue import (
+    CancelVoicemail as CancelVoicemail,
+)
+from signaling.protocol.queue import (
     Channel as Channel,
 )
 from signaling.protocol.queue import (
@@ -83,6 +86,9 @@ from signaling.protocol.queue import (
     QueuedReason as QueuedReason,
 )
 from signaling.protocol.queue import (
+    RecordVoicemail as RecordVoicemail,
+)
+from signaling.protocol.queue import (
     Reject as Reject,
 )
 from signaling.protocol.queue import (
@@ -96,6 +102,9 @@ from signaling.protocol.queue import (
 )
 from signaling.protocol.queue import (
     Transfer as Transfer,
+)
+from signaling.protocol.queue import (
+    VoicemailRoom as VoicemailRoom,
 )
 from signaling.protocol.room import (
     GetRoomStats as GetRoomStats,
@@ -256,6 +265,8 @@ ClientMessage = (
     | LeaveQueue
     | RequestCallback
     | RequestVoicemail
+    | RecordVoicemail
+    | CancelVoicemail
     | SetPresence
     | Accept
     | Reject
@@ -281,6 +292,8 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         LeaveQueue,
         RequestCallback,
         RequestVoicemail,
+        RecordVoicemail,
+        CancelVoicemail,
         SetPresence,
         Accept,
         Reject,
@@ -305,6 +318,7 @@ ServerMessage = (
     | Position
     | Connected
     | CallbackOffered
+    | VoicemailRoom
     | Ended
     | Offer
     | CallbackNumber
@@ -334,6 +348,7 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         Position,
         Connected,
         CallbackOffered,
+        VoicemailRoom,
         Ended,
         Offer,
         CallbackNumber,
