@@ -476,7 +476,9 @@ class Core:
         if c.state is not SessionState.IN_SESSION:
             self._leave_line(c, now, actions)
         joined = c.agent if c.state is SessionState.IN_SESSION else None
-        actions.append(ConsultChanged(s.id, c.id, ConsultState.ENDED, s.agent, joined, reason))
+        actions.append(
+            ConsultChanged(s.id, c.id, ConsultState.ENDED, c.queue, s.agent, joined, reason)
+        )
         if agent is not None:
             if c.state is SessionState.IN_SESSION:
                 agent.session = None

@@ -196,6 +196,9 @@ class ConsultState(enum.StrEnum):
 class ConsultChanged(Action):
     """The consult ``consult`` of live session ``session`` changed state.
 
+    On ``HANDED_OVER`` the consult leg goes on as the caller's session (in ``queue``),
+    and the session's ``SessionRecorded`` (transferred to it) follows.
+
     ``requester`` is the session's agent, ``consultant`` the consulted agent once one
     accepted; ``reason`` says why it ended (withdrawn, left, call ended, agent lost).
     """
@@ -204,6 +207,7 @@ class ConsultChanged(Action):
     session: SessionId
     consult: SessionId
     state: ConsultState
+    queue: QueueId  # the consult leg's: the queue asked for, or the call's
     requester: AgentId | None
     consultant: AgentId | None = None
     reason: str | None = None

@@ -156,6 +156,27 @@ class Engine(Core):
         q = self._queue(queue)
         return sorted(q.members, key=lambda sid: self._sessions[sid].key())
 
+    def targets(
+        self, session: SessionId
+    ) -> tuple[list[tuple[AgentId, bool]], list[tuple[QueueId, bool]]]:
+        """Where live call ``session`` could be transferred or a colleague consulted from:
+        the agents besides its own who are signed in, on duty and speak its language,
+        each with whether it is free now (in sign-in order), and the queues they serve,
+        each with whether one of them is free. The same rule as the refusals."""
+        s = self._live_call(session)
+        agents: list[tuple[AgentId, bool]] = []
+        queues: dict[QueueId, bool] = {}
+        for agent in sorted(self._agents.values(), key=lambda a: a.order):
+            if agent.id == s.agent or not agent.on_duty:
+                continue
+            if s.language is not None and s.language not in agent.profile.languages:
+                continue
+            free = agent.is_free()
+            agents.append((agent.id, free))
+            for qid in agent.queues:
+                queues[qid] = queues.get(qid, False) or free
+        return agents, sorted(queues.items())
+
     def session_state(self, session: SessionId) -> str | None:
         """``waiting``/``offered``/``in_session``, or None once the session has ended."""
         rec = self._sessions.get(session)
@@ -517,7 +538,7 @@ class Engine(Core):
         else:
             call = self._sessions[s.consult_of]
             actions.append(
-                ConsultChanged(call.id, s.id, ConsultState.CONNECTED, call.agent, agent.id)
+                ConsultChanged(call.id, s.id, ConsultState.CONNECTED, s.queue, call.agent, agent.id)
             )
 
     def _on_rejected(self, ev: OfferRejected, actions: Actions) -> None:
@@ -600,7 +621,7 @@ class Engine(Core):
         s.consult = c.id
         self._sessions[c.id] = c
         self._join_line(c)
-        actions.append(ConsultChanged(s.id, c.id, ConsultState.RINGING, s.agent))
+        actions.append(ConsultChanged(s.id, c.id, ConsultState.RINGING, c.queue, s.agent))
         self._enter_waiting(c, now, actions)
 
     def _on_consult_ended(self, ev: ConsultEnded, actions: Actions) -> None:
@@ -619,7 +640,9 @@ class Engine(Core):
         c.consult_of = None
         c.level, c.since, c.order = s.level, s.since, s.order
         c.callback = s.callback
-        actions.append(ConsultChanged(s.id, c.id, ConsultState.HANDED_OVER, s.agent, c.agent))
+        actions.append(
+            ConsultChanged(s.id, c.id, ConsultState.HANDED_OVER, c.queue, s.agent, c.agent)
+        )
         self._end_live(s, Outcome.TRANSFERRED, ev.now, actions, transferred_to=c.id)
 
     def _live_call(self, session: SessionId) -> SessionRec:

@@ -58,6 +58,7 @@ _CALL_PREFIXES = (
     '{"v":1,"type":"connected"',
     '{"v":1,"type":"ended"',
     '{"v":1,"type":"queued"',
+    '{"v":1,"type":"consult_state"',
 )
 _OFFER_PREFIX = '{"v":1,"type":"offer"'
 
@@ -208,7 +209,8 @@ class Node:
         """A delivery from the leader for connection ``key`` (if it is still here).
 
         A ``queued`` names the caller's session; a ``connected`` gives the connection its
-        call's room and an ``ended`` takes it back and leaves that room; a callback
+        call's room and an ``ended`` takes it back and leaves that room (so does a
+        consulted colleague's ``consult_state``, connected and ended); a callback
         ``offer`` is followed by its full number (``callback_number``)."""
         conn = self.conns.get(key)
         if conn is None:
@@ -247,14 +249,24 @@ class Node:
             conn.session_id = msg.session_id
             return
         session = self._room_session(conn)
-        if isinstance(msg, p.Connected) and msg.room:
+        if isinstance(msg, p.ConsultState):
+            if msg.side is not p.ConsultSide.CONSULTANT or msg.room is None:
+                return  # the requester stays in the call
+            if msg.state is p.ConsultPhase.CONNECTED:
+                session.grants.add(msg.room)
+                return
+            room = msg.room
+        elif isinstance(msg, p.Connected) and msg.room:
             session.grants.add(msg.room)
+            return
         elif isinstance(msg, p.Ended):
             room = call_room(msg.session_id)
-            session.grants.discard(room)
-            if room in session.rooms and self.rooms is not None:
-                session.rooms.discard(room)
-                self._background(self._leave_call_room(session, room), f"leave {room}")
+        else:
+            return
+        session.grants.discard(room)
+        if room in session.rooms and self.rooms is not None:
+            session.rooms.discard(room)
+            self._background(self._leave_call_room(session, room), f"leave {room}")
 
     async def _leave_call_room(self, session: RoomSession, room: str) -> None:
         assert self.rooms is not None

@@ -126,6 +126,7 @@ ACTIONS: list[Action] = [
         session=S,
         consult=SessionId("s1:c1"),
         state=ConsultState.ENDED,
+        queue=Q,
         requester=A,
         consultant=AgentId("a2"),
         reason="ended",

@@ -279,6 +279,29 @@ class TestConsultRefused:
             self.snapshot_unchanged(h, event, session=C1, **fields)
 
 
+class TestTargets:
+    def test_who_could_take_a_live_call(self) -> None:
+        """Colleagues signed in, on duty and speaking the caller's dialect, with the
+        queues they serve; never the call's own agent; free or busy told apart."""
+        from routing.model import Shift
+
+        h = Harness()
+        both = ("zh", "zh-x-sichuan")
+        h.sign_in("a1", languages=both)
+        h.sign_in("a2", presence=Presence.BREAK, languages=both)
+        h.enqueue("s1", language=Language("zh-x-sichuan"))
+        h.send(OfferAccepted, agent=A1, session=S1)
+        h.sign_in("g1", skills={"general": 3}, languages=both)
+        h.sign_in("m1", skills={"general": 3})  # Mandarin only
+        h.sign_in("n1", languages=("zh-x-sichuan",), shifts=(Shift("03:00", "04:00"),))
+        h.enqueue("s2", language=Language("zh-x-sichuan"))
+        agents, queues = h.engine.targets(S1)
+        assert agents == [(A2, False), (AgentId("g1"), True)]
+        assert queues == [(GENERAL, True), (h.engine.config.queues[0].id, False)]
+        with pytest.raises(InvalidRequest):
+            h.engine.targets(SessionId("s2"))
+
+
 class TestConsultSnapshot:
     def test_an_open_consult_survives_a_snapshot(self) -> None:
         """A rebuilt engine holds the same consults, ringing or connected."""
