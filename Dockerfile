@@ -1,5 +1,7 @@
 FROM python:3.11-slim-bookworm
 WORKDIR /app
+# A CJK font: pages and screenshots rendered in the container show Chinese.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY hotline hotline
 COPY routing routing

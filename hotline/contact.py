@@ -48,6 +48,7 @@ from routing.ids import AgentId, Language, QueueId, Skill
 from routing.model import AgentProfile, RoutingConfig, Shift, TierRule, default_queues
 from signaling.driver import Recorded
 from signaling.identity import Identity
+from signaling.router import RecordedCall
 from signaling.tokens import TokenClaims, TokenError
 
 log = logging.getLogger("hotline.contact")
@@ -166,22 +167,22 @@ class OutcomeWriter:
     def __init__(self, database: Callable[[], Database]) -> None:
         self.database = database
 
-    async def __call__(self, action: act.SessionRecorded) -> None:
+    async def __call__(self, action: RecordedCall) -> None:
         await self.write_batch([action])
 
     async def create_ticket(self, action: act.CreateVoicemailTicket) -> None:
         await self.write_batch([action])
 
     async def write_batch(self, items: Sequence[Recorded]) -> None:
-        outcomes = [i for i in items if isinstance(i, act.SessionRecorded)]
         tickets = [i for i in items if isinstance(i, act.CreateVoicemailTicket)]
+        outcomes = [i for i in items if not isinstance(i, act.CreateVoicemailTicket)]
         async with self.database().session() as session:
             if outcomes:
                 await self._sessions(session, outcomes)
             if tickets:
                 await self._tickets(session, tickets)
 
-    async def _sessions(self, session: AsyncSession, outcomes: list[act.SessionRecorded]) -> None:
+    async def _sessions(self, session: AsyncSession, outcomes: list[RecordedCall]) -> None:
         ids = {o.session for o in outcomes}
         done = set(await session.scalars(select(SessionRecord.id).where(SessionRecord.id.in_(ids))))
         agents = {o.agent for o in outcomes if o.agent is not None}
@@ -200,7 +201,7 @@ class OutcomeWriter:
                 {
                     "id": action.session,
                     "queue": action.queue,
-                    "channel": SessionChannel.WEB_VOICE,
+                    "channel": SessionChannel(action.channel),
                     "priority_class": action.priority,
                     "agent_user_id": user_ids.get(action.agent) if action.agent else None,
                     "queued_at": _ts(action.queued_at),
@@ -281,7 +282,7 @@ class Contact:
             user = await staff.user_by_username(session=session, username=identity.agent_id)
             return agent_profile(user, self.queues) if user else None
 
-    async def record_outcome(self, action: act.SessionRecorded) -> None:
+    async def record_outcome(self, action: RecordedCall) -> None:
         """Write a session's one terminal outcome; a replayed action changes nothing."""
         await self.outcomes(action)
 
@@ -294,9 +295,16 @@ def _ts(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _detail(action: act.SessionRecorded) -> dict[str, Any]:
+def _detail(action: RecordedCall) -> dict[str, Any]:
     detail: dict[str, Any] = {}
-    for name in ("caller", "resumed_from", "transferred_to"):
+    for name in (
+        "caller",
+        "resumed_from",
+        "transferred_to",
+        "town",
+        "callback_attempt",
+        "callback_result",
+    ):
         value = getattr(action, name)
         if value is not None:
             detail[name] = value

@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any
 
 import av
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription, sdp
 from aiortc.mediastreams import MediaStreamTrack
 
 from media.encoded import (
@@ -193,6 +193,8 @@ class Bot:
         self.tracks: dict[str, LoopingTrack] = {}
         self.inbound: dict[tuple[str, str], Inbound] = {}
         self.receivers: list[EncodedReceiver] = []
+        self.taps: dict[tuple[str, str], EncodedReceiver] = {}  # (source, kind): the latest
+        self._streams: dict[str, str] = {}  # mid -> msid stream id (the source participant)
         self.renegotiations = 0
         self.errors: Counter[str] = Counter()
         for clip in (audio, video):
@@ -204,19 +206,25 @@ class Bot:
             on_keyframe_request(transceiver.sender, track.request_keyframe)
         self.pc.on("track", self._on_track)
 
-    def _receiver_for(self, track: MediaStreamTrack) -> RTCRtpReceiver:
+    def _receiver_for(self, track: MediaStreamTrack) -> tuple[RTCRtpReceiver, str | None]:
         for transceiver in self.pc.getTransceivers():
             if transceiver.receiver.track is track:
-                return transceiver.receiver
+                return transceiver.receiver, transceiver.mid
         raise LookupError(track.id)
 
+    def _note_streams(self, remote_sdp: str) -> None:
+        """Remember each section's msid stream id: the SFU names the source by it."""
+        for media in sdp.SessionDescription.parse(remote_sdp).media:
+            if media.rtp.muxId and media.msid and " " in media.msid:
+                self._streams[media.rtp.muxId] = media.msid.split()[0]
+
     def _on_track(self, track: MediaStreamTrack) -> None:
-        source, _, kind = track.id.rpartition(".")
-        source = source or track.id
-        kind = kind if kind in ("audio", "video") else track.kind
-        tap = EncodedReceiver.attach(self._receiver_for(track))
+        receiver, mid = self._receiver_for(track)
+        source = self._streams.get(mid or "", track.id)
+        tap = EncodedReceiver.attach(receiver)
         self.receivers.append(tap)
         key = (source, track.kind)
+        self.taps[key] = tap
         inbound = self.inbound.setdefault(key, Inbound(source, track.kind))
 
         def on_packet(packet: av.Packet[Any]) -> None:
@@ -259,6 +267,7 @@ class Bot:
         return self.pc.localDescription.sdp
 
     async def accept_answer(self, answer_sdp: str) -> None:
+        self._note_streams(answer_sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
 
     async def join(self, join: Signal) -> None:
@@ -268,6 +277,7 @@ class Bot:
     async def renegotiate(self, offer_sdp: str) -> str:
         """Answer a server-initiated re-offer (tracks added or removed)."""
         self.renegotiations += 1
+        self._note_streams(offer_sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp

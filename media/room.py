@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -128,6 +129,7 @@ class Participant:
     id: str
     pc: RTCPeerConnection
     renegotiate: Renegotiate
+    join_no: int = 0  # the room's count of joins when this one came: part of its track ids
     state: ParticipantState = ParticipantState.JOINING
     inbound: dict[str, EncodedReceiver] = field(default_factory=dict)
     outbound: dict[tuple[str, str], Outbound] = field(default_factory=dict)
@@ -182,6 +184,7 @@ class Room:
         self.forwarded_packets = 0
         self.closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._joins = itertools.count(1)
         self._stats = StatsSampler()
         self._on_empty = on_empty
         # Told of every participant that leaves, whoever caused it (``leave``, a
@@ -209,6 +212,7 @@ class Room:
             participant_id,
             pc,
             renegotiate,
+            join_no=next(self._joins),
             extmap=extmap_ids(offer_sdp),
             payload_types=payload_types(offer_sdp),
         )
@@ -325,12 +329,21 @@ class Room:
             self._spawn(self.leave(participant.id), f"leave {participant.id}")
 
     def _add_outbound(self, *, source: Participant, destination: Participant) -> None:
+        """Give ``destination`` a send-only track for each kind ``source`` sends.
+
+        The msid is (stream: the source's id, track: ``source.kind.join_no``). A source
+        that left keeps its old, now inactive, sections in ``destination``'s session with
+        their msid; a rejoin gets a new ``join_no``, so the re-offer never names the same
+        msid twice (Chromium refuses that: "Duplicate a=msid lines detected").
+        """
         for kind in sorted(source.sends):
             key = (source.id, kind)
             if key in destination.outbound:
                 continue
             ask_keyframe = self._keyframe_asker(source.id)
-            track = PacketTrack(kind, track_id=f"{source.id}.{kind}", on_overflow=ask_keyframe)
+            track = PacketTrack(
+                kind, track_id=f"{source.id}.{kind}.{source.join_no}", on_overflow=ask_keyframe
+            )
             transceiver = destination.pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(_codec_preferences(kind))
             set_stream_id(transceiver.sender, source.id)

@@ -34,14 +34,14 @@ from signaling import protocol as p
 from signaling import records as rec
 from signaling.backplane.base import Backplane, Delivery, Term, entry_order
 from signaling.errors import BackplaneError, LeaseLost
-from signaling.router import Effects, Router, check_config
+from signaling.router import Effects, RecordedCall, Router, check_config
 
 log = logging.getLogger(__name__)
 
-RecordOutcome = Callable[[act.SessionRecorded], Awaitable[None]]
+RecordOutcome = Callable[[RecordedCall], Awaitable[None]]
 CreateTicket = Callable[[act.CreateVoicemailTicket], Awaitable[None]]
 Clock = Callable[[], float]
-Recorded = act.SessionRecorded | act.CreateVoicemailTicket
+Recorded = RecordedCall | act.CreateVoicemailTicket
 
 BATCH_SIZE = 500
 
@@ -304,7 +304,7 @@ class _Run:
             return
         while items:
             item = items[0]
-            if isinstance(item, act.SessionRecorded):
+            if isinstance(item, RecordedCall):
                 await self.leader.record_outcome(item)
             else:
                 await self.leader.create_ticket(item)

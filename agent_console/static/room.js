@@ -25,20 +25,6 @@ function gathered(pc, patience = 2000) {
   });
 }
 
-// A participant who rejoins (a reload) is sent under the same track ids as before, while
-// the sections that carried the old tracks stay in the SDP as inactive with their msid:
-// the browser refuses duplicate msid lines. An inactive section carries no track, so its
-// msid is dropped.
-export function withoutStaleMsids(sdp) {
-  const [head, ...sections] = sdp.split(/\r\n(?=m=)/);
-  const kept = sections.map((section) => {
-    if (!/\r\na=inactive(\r\n|$)/.test(`\r\n${section}`)) return section;
-    return section.split("\r\n").filter((line) => !line.startsWith("a=msid:")
-      && !/^a=ssrc:\d+ msid:/.test(line)).join("\r\n");
-  });
-  return [head, ...kept].join("\r\n");
-}
-
 // What getUserMedia's refusal means for the person in front of the screen.
 function refusal(error) {
   if (!error) return null;
@@ -169,7 +155,7 @@ export class MediaRoom {
         this.enqueue(async () => {
           const pc = this.pc;
           if (!pc) return;
-          await pc.setRemoteDescription({ type: "offer", sdp: withoutStaleMsids(msg.sdp) });
+          await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
           await pc.setLocalDescription(await pc.createAnswer());
           await gathered(pc);
           if (pc === this.pc) {

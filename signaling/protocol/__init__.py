@@ -29,6 +29,12 @@ from signaling.protocol.queue import (
     CallbackReason as CallbackReason,
 )
 from signaling.protocol.queue import (
+    CallbackResult as CallbackResult,
+)
+from signaling.protocol.queue import (
+    CallbackUnreached as CallbackUnreached,
+)
+from signaling.protocol.queue import (
     CancelReason as CancelReason,
 )
 from signaling.protocol.queue import (
@@ -292,6 +298,7 @@ ClientMessage = (
     | EndConsult
     | HandOver
     | GetTargets
+    | CallbackUnreached
     | Ping
     | JoinRoom
     | RoomAnswer
@@ -320,6 +327,7 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         EndConsult,
         HandOver,
         GetTargets,
+        CallbackUnreached,
         Ping,
         JoinRoom,
         RoomAnswer,

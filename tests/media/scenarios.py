@@ -210,9 +210,7 @@ async def three_party(seconds: float = 2.0) -> dict[str, Any]:
     # bob's receiver of alice's video sends a PLI: the SFU must pass it on to alice
     alice, bob = bots[0], bots[1]
     before_pli = alice.tracks["video"].keyframe_requests
-    bob_tap = next(
-        t for t in bob.receivers if t.kind == "video" and t.receiver.track.id == "alice.video"
-    )
+    bob_tap = bob.taps[("alice", "video")]
     await asyncio.sleep(0.35)  # past the coalescing interval of earlier requests
     bob_tap.request_keyframe()
     await asyncio.sleep(0.5)
@@ -561,6 +559,100 @@ async def browser(chromium_path: str, seconds: float = 3.0) -> dict[str, Any]:
     return result
 
 
+async def _browser_decoded(page: Any, track_id: str) -> int:
+    """Frames Chromium decoded on the section that carries ``track_id`` (0: none yet)."""
+    from tests.media.browser_page import STATS_JS
+
+    stats = await page.evaluate(STATS_JS)
+    mids = {t["mid"] for t in stats["tracks"] if t["id"] == track_id}
+    return sum(s["framesDecoded"] for s in stats["inbound"] if s["mid"] in mids)
+
+
+async def browser_rejoin(chromium_path: str, within: float = 20.0) -> dict[str, Any]:
+    """A bot leaves and rejoins (then reconnects) while Chromium is in the room.
+
+    Each time, the browser is re-offered the bot's new sections beside its old, now
+    inactive ones: it must accept the offer and decode the bot's video again.
+    """
+    from aiohttp import web
+    from playwright.async_api import async_playwright
+
+    from tests.media.browser_page import STATS_JS, make_app
+
+    video, audio = clips()
+    manager, room, bots, _ = await _room_with_bots(["bot1"])
+    await wait_connected(room, ["bot1"])
+    runner = web.AppRunner(make_app(room, "browser"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    steps: list[dict[str, Any]] = []
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=chromium_path, args=BROWSER_ARGS
+        )
+        page = await chromium.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.wait_for_function("window.sfu && (window.sfu.ready || window.sfu.error)")
+        await wait_connected(room, ["browser"], within=within)
+
+        async def watch(step: str) -> None:
+            track_id = f"bot1.video.{room.participants['bot1'].join_no}"
+            deadline = time.monotonic() + within
+            frames = 0
+            while time.monotonic() < deadline and frames < 30:
+                if await page.evaluate("window.sfu.error") or "browser" not in room.participants:
+                    break
+                frames = await _browser_decoded(page, track_id)
+                await asyncio.sleep(0.2)
+            steps.append(
+                {
+                    "step": step,
+                    "track": track_id,
+                    "frames": frames,
+                    "browser_in_room": "browser" in room.participants,
+                    "error": await page.evaluate("window.sfu.error"),
+                }
+            )
+
+        await watch("first")
+        await room.leave("bot1")  # leaves, then comes back under the same id
+        await bots[0].close()
+        bots[0] = Bot("bot1", video=video, audio=audio, decode=True)
+        await bots[0].join(joiner(room, bots[0]))
+        await wait_connected(room, ["bot1"])
+        await watch("rejoined")
+        old = bots[0]  # a reconnect: a new connection while the old one is still in
+        bots[0] = Bot("bot1", video=video, audio=audio, decode=True)
+        await bots[0].join(joiner(room, bots[0]))
+        await old.close()
+        await wait_connected(room, ["bot1"])
+        await watch("reconnected")
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if bots[0].received("browser", "video") >= 30:
+                break
+            await asyncio.sleep(0.2)
+        stats = await page.evaluate(STATS_JS)
+        await chromium.close()
+    result = {
+        "steps": steps,
+        "stats": stats,
+        "console": console[-20:],
+        "browser_negotiations": room.participants["browser"].negotiations
+        if "browser" in room.participants
+        else None,
+        "bot": summary(bots[0]),
+        **counters(),
+    }
+    await runner.cleanup()
+    await _teardown(manager, bots)
+    return result
+
+
 async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
     """The application's room signaling over /ws with bots (tests/media/room_signaling.py)."""
     from tests.media.room_signaling import ws_room as run
@@ -597,6 +689,7 @@ SCENARIOS = {
     "two_node_room": two_node_room,
     "two_node_call": two_node_call,
     "browser": browser,
+    "browser_rejoin": browser_rejoin,
     "seam_loopback": seam_loopback,
     "three_party": three_party,
     "churn": churn,

@@ -51,3 +51,29 @@ class TestChromiumInARoom:
     def test_server_never_decodes(self, result: dict[str, Any]) -> None:
         """No aiortc decoder ran anywhere in the server process."""
         assert result["get_decoder_calls"] == 0
+
+
+@pytest.fixture(scope="module")
+def rejoin(chromium_path: str) -> dict[str, Any]:
+    return run_scenario("browser_rejoin", timeout=150, chromium_path=chromium_path)
+
+
+class TestChromiumSeesARejoin:
+    def test_reoffers_accepted_and_video_decoded_again(self, rejoin: dict[str, Any]) -> None:
+        """After a bot leaves and rejoins, and after it reconnects, Chromium accepts the
+        re-offer (old sections inactive beside the new ones) and decodes the new video."""
+        steps = {s["step"]: s for s in rejoin["steps"]}
+        assert list(steps) == ["first", "rejoined", "reconnected"], rejoin["steps"]
+        assert len({s["track"] for s in steps.values()}) == 3  # a new track id each join
+        for step in steps.values():
+            assert step["error"] is None, step
+            assert step["browser_in_room"], step
+            assert step["frames"] >= 30, step
+        assert rejoin["stats"]["state"] == "connected"
+        assert rejoin["browser_negotiations"] >= 3
+
+    def test_the_rejoined_bot_receives_the_browser(self, rejoin: dict[str, Any]) -> None:
+        """The last connection of the bot decodes the browser's video through the SFU."""
+        inbound = rejoin["bot"]["inbound"]["browser.video"]
+        assert inbound["packets"] >= 30
+        assert inbound["decode_errors"] == 0

@@ -21,6 +21,7 @@ from routing import actions as act
 from signaling import protocol as p
 from signaling.backplane import MemoryBackplane
 from signaling.driver import BATCH_SIZE, Leader, Recorded
+from signaling.router import RecordedCall
 from signaling.web import SIGNALING, setup_signaling
 from tests.signaling.conftest import SECRET, Peer, authenticate, make_config
 
@@ -40,7 +41,7 @@ def recorder(db: Database, written: asyncio.Event) -> Callable[[Any], Any]:
     app[keys.DB] = db
     contact = Contact(app, ())
 
-    async def record_outcome(action: act.SessionRecorded) -> None:
+    async def record_outcome(action: RecordedCall) -> None:
         await contact.record_outcome(action)
         written.set()
 
@@ -87,6 +88,52 @@ async def test_answered_session_is_written_with_its_timestamps(
     assert row.answered_at is not None
     assert row.ended_at is not None
     assert row.queued_at <= row.offered_at <= row.answered_at <= row.ended_at
+
+
+async def test_a_video_call_is_stored_as_web_video_with_its_town(
+    aiohttp_client: Callable[..., Any], db: Database
+) -> None:
+    """The channel and town the caller joined with reach the stored session (the engine
+    routes neither; the router carries them to the writer): a video call from a town is
+    ``web_video`` with its town, a voice call beside it ``web_voice`` without one."""
+    written = asyncio.Event()
+    app = web.Application()
+    setup_signaling(
+        app,
+        backplane_factory=MemoryBackplane,
+        authenticate=authenticate,
+        record_outcome=recorder(db, written),
+        engine_config=make_config(),
+        resume_secret=SECRET,
+    )
+    client = await aiohttp_client(app)
+    await asyncio.wait_for(app[SIGNALING].leader.leading.wait(), 5)
+    agent = Peer(await client.ws_connect("/ws?as=agent:A1"))
+    await agent.send("hello")
+    await agent.send("presence", state="available")
+    sessions = {}
+    for caller_id, fields in (
+        ("u1", {"channel": "web_video", "town": "T-0102"}),
+        ("u2", {}),
+    ):
+        written.clear()
+        caller = Peer(await client.ws_connect(f"/ws?as=caller:{caller_id}"))
+        await caller.send("hello")
+        await caller.send("join_queue", category="traffic", language="zh", **fields)
+        sessions[caller_id] = (await caller.expect(p.Queued)).session_id
+        offer = await agent.expect(p.Offer)
+        await agent.send("accept", offer_id=offer.offer_id)
+        await caller.expect(p.Connected)
+        await agent.expect(p.Connected)
+        await caller.send("end")
+        await caller.expect(p.Ended)
+        await agent.expect(p.Ended)  # no wrap-up: free for the next call
+        await asyncio.wait_for(written.wait(), 5)
+    async with db.session() as session:
+        rows = {r.id: r for r in await session.scalars(select(SessionRecord))}
+    video, voice = rows[sessions["u1"]], rows[sessions["u2"]]
+    assert (video.channel, video.detail.get("town")) == ("web_video", "T-0102")
+    assert (voice.channel, voice.detail.get("town")) == ("web_voice", None)
 
 
 # -- a burst, batched, on SQLite and PostgreSQL ------------------------------------------
@@ -212,7 +259,7 @@ async def test_every_outcome_routing_can_end_with_is_stored(db: Database) -> Non
 
     writer = OutcomeWriter(lambda: db)
     legs = [
-        act.SessionRecorded(
+        RecordedCall(
             session=SessionId(f"S-{outcome.value}"),
             queue=QueueId("general"),
             outcome=outcome,
