@@ -23,7 +23,12 @@ const remotes = $("#remotes");
 const room = new MediaRoom({
   send: (type, fields) => signaling.send(type, fields),
   preview: $("#preview"),
-  onRemote: (participant, stream) => attachStream(remotes, participant, stream, live ? live.caller : ""),
+  onRemote(participant, stream) {
+    // A colleague in the call (a consult) is shown by name; the caller as the caller.
+    const person = room.people.get(participant);
+    const colleague = person && person.role !== "caller" ? person.name : "";
+    attachStream(remotes, participant, stream, colleague || (live ? live.caller : ""));
+  },
   onRemoteGone: (participant) => detachStream(remotes, participant),
   onNotice(code, value) {
     if (DEVICE_NOTICES[code]) $("#device-notice").textContent = DEVICE_NOTICES[code];
@@ -33,6 +38,9 @@ const room = new MediaRoom({
       if (live.callback) callbackReached();
       const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
       if (tile && value.name) tile.textContent = value.name;
+    } else if (code === "participant" && value.role !== "caller" && value.name) {
+      const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
+      if (tile) tile.textContent = value.name;
     } else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
   },
 });
