@@ -67,6 +67,7 @@ _CALL_PREFIXES = (
     '{"v":1,"type":"ended"',
     '{"v":1,"type":"queued"',
     '{"v":1,"type":"voicemail_room"',
+    '{"v":1,"type":"consult_state"',
 )
 _OFFER_PREFIX = '{"v":1,"type":"offer"'
 
@@ -221,7 +222,8 @@ class Node:
 
         A ``queued`` names the caller's session; a ``connected`` gives the connection its
         call's room, a ``voicemail_room`` its voicemail room, and an ``ended`` takes them
-        back and leaves them; a callback ``offer`` is followed by its full number
+        back and leaves them (so does a consulted colleague's ``consult_state``, connected
+        and ended); a callback ``offer`` is followed by its full number
         (``callback_number``)."""
         conn = self.conns.get(key)
         if conn is None:
@@ -260,18 +262,29 @@ class Node:
             conn.session_id = msg.session_id
             return
         session = self._room_session(conn)
-        if isinstance(msg, p.Connected) and msg.room:
+        if isinstance(msg, p.ConsultState):
+            if msg.side is not p.ConsultSide.CONSULTANT or msg.room is None:
+                return  # the requester stays in the call
+            if msg.state is p.ConsultPhase.CONNECTED:
+                session.grants.add(msg.room)
+                return
+            room = msg.room
+        elif isinstance(msg, p.Connected) and msg.room:
             session.grants.add(msg.room)
             self._drop_voicemail_room(session, msg.session_id)  # answered while recording
+            return
         elif isinstance(msg, p.VoicemailRoom):
             session.grants.add(msg.room)
+            return
         elif isinstance(msg, p.Ended):
             room = call_room(msg.session_id)
-            session.grants.discard(room)
-            if room in session.rooms and self.rooms is not None:
-                session.rooms.discard(room)
-                self._background(self._leave_call_room(session, room), f"leave {room}")
             self._drop_voicemail_room(session, msg.session_id)  # hung up mid-message
+        else:
+            return
+        session.grants.discard(room)
+        if room in session.rooms and self.rooms is not None:
+            session.rooms.discard(room)
+            self._background(self._leave_call_room(session, room), f"leave {room}")
 
     def _drop_voicemail_room(self, session: RoomSession, session_id: str) -> None:
         """A voice message neither sent nor cancelled (answered, hung up): given up."""

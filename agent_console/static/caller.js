@@ -66,8 +66,14 @@ const room = new MediaRoom({
         ? t("The lawyer has put you on hold; please stay on the line.")
         : "";
     } else if (code === "participant" && value.role === "host" && value.name) {
-      agentName = value.name;
-      $("#agent-name").textContent = agentName;
+      const hosts = [...room.people.values()].filter((person) => person.role === "host");
+      if (hosts.length > 1) {
+        // A consult: a colleague of the lawyer's joins the call (docs/protocol.md).
+        $("#device-notice").textContent = t("Another member of staff has joined the call: {name}.", { name: value.name });
+      } else {
+        agentName = value.name;
+        $("#agent-name").textContent = agentName;
+      }
     }
     else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
   },

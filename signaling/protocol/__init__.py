@@ -47,10 +47,34 @@ from signaling.protocol.queue import (
     Connected as Connected,
 )
 from signaling.protocol.queue import (
+    Consult as Consult,
+)
+from signaling.protocol.queue import (
+    ConsultEndReason as ConsultEndReason,
+)
+from signaling.protocol.queue import (
+    ConsultPhase as ConsultPhase,
+)
+from signaling.protocol.queue import (
+    ConsultSide as ConsultSide,
+)
+from signaling.protocol.queue import (
+    ConsultState as ConsultState,
+)
+from signaling.protocol.queue import (
     End as End,
 )
 from signaling.protocol.queue import (
+    EndConsult as EndConsult,
+)
+from signaling.protocol.queue import (
     Ended as Ended,
+)
+from signaling.protocol.queue import (
+    GetTargets as GetTargets,
+)
+from signaling.protocol.queue import (
+    HandOver as HandOver,
 )
 from signaling.protocol.queue import (
     JoinQueue as JoinQueue,
@@ -99,6 +123,15 @@ from signaling.protocol.queue import (
 )
 from signaling.protocol.queue import (
     SetPresence as SetPresence,
+)
+from signaling.protocol.queue import (
+    TargetAgent as TargetAgent,
+)
+from signaling.protocol.queue import (
+    TargetQueue as TargetQueue,
+)
+from signaling.protocol.queue import (
+    Targets as Targets,
 )
 from signaling.protocol.queue import (
     Transfer as Transfer,
@@ -272,6 +305,10 @@ ClientMessage = (
     | Reject
     | End
     | Transfer
+    | Consult
+    | EndConsult
+    | HandOver
+    | GetTargets
     | CallbackUnreached
     | Ping
     | JoinRoom
@@ -299,6 +336,10 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         Reject,
         End,
         Transfer,
+        Consult,
+        EndConsult,
+        HandOver,
+        GetTargets,
         CallbackUnreached,
         Ping,
         JoinRoom,
@@ -324,6 +365,8 @@ ServerMessage = (
     | CallbackNumber
     | OfferCancelled
     | PresenceChanged
+    | ConsultState
+    | Targets
     | Error
     | Pong
     | RoomJoined
@@ -354,6 +397,8 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         CallbackNumber,
         OfferCancelled,
         PresenceChanged,
+        ConsultState,
+        Targets,
         Error,
         Pong,
         RoomJoined,

@@ -127,3 +127,47 @@ def test_invariants_hold_after_every_event(room_id: str, program: list[Event]) -
         if room.recording is Recording.DONE:
             done = True
         assert not (done and StartRecording in map(type, actions)), "recording restarted"
+
+
+CALLER, LAWYER, COLLEAGUE = ParticipantId("caller"), ParticipantId("lawyer"), ParticipantId("b")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    third=st.sampled_from([Role.HOST, Role.INTERPRETER]),
+    order=st.permutations([CALLER, LAWYER, COLLEAGUE]),
+    silent=st.lists(st.sampled_from(sorted(SILENT)), max_size=2),
+    leaver=st.sampled_from([None, LAWYER, COLLEAGUE]),
+)
+def test_a_three_way_call_routes_everyone_to_everyone_but_the_silent(
+    third: Role,
+    order: list[ParticipantId],
+    silent: list[Role],
+    leaver: ParticipantId | None,
+) -> None:
+    """A consult: the colleague (a second host, or an interpreter) joins the call's room
+    in any order, with monitors or observers about; every one of caller, lawyer and
+    colleague hears the other two, in both kinds, and hears the silent roles not at all
+    (who hear everyone). When the colleague leaves, or the lawyer hands over and leaves,
+    the two who stay still hear each other."""
+    roles = {CALLER: Role.CALLER, LAWYER: Role.HOST, COLLEAGUE: third}
+    room = Room("R-S-1")
+    media = MediaModel()
+    for who in order:
+        media.apply(room.handle(Joined(who, roles[who], str(who))))
+    monitors = [ParticipantId(f"m{i}") for i in range(len(silent))]
+    for who, role in zip(monitors, silent, strict=True):
+        media.apply(room.handle(Joined(who, role, str(who))))
+    talking = [CALLER, LAWYER, COLLEAGUE]
+    if leaver is not None:
+        media.apply(room.handle(Left(leaver)))
+        talking.remove(leaver)
+    for source in talking:
+        for destination in talking:
+            for k in KINDS:
+                assert media.allows(source, destination, k) == (source != destination)
+        for monitor in monitors:
+            for k in KINDS:
+                assert not media.allows(monitor, source, k), "a silent role is heard"
+                assert media.allows(source, monitor, k), "a monitor misses someone"
+    _check(room, media, [])
