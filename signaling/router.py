@@ -507,6 +507,7 @@ class Router:
                 session.number = number
                 if given and display:
                     session.display = str(display)
+                fx.deliveries.append((key, p.CallbackKept(session_id=sid)))
             case p.RecordVoicemail() if not is_agent:
                 sid, session = self._caller_session(key)
                 if session.live:

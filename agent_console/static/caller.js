@@ -30,6 +30,7 @@ let agentName = "";
 let opens = 0; // socket openings: a reopened socket means a new peer connection
 let joinedOn = -1;
 let callbackKept = false;
+let callbackPhone = ""; // the number a callback was asked to
 let offDuty = false; // nobody is on duty: no wait is shown
 // The voice message: "idle", "asking" (devices, then record_voicemail), "recording"
 // (in the voicemail room), "full" (stopped at its limit), "sending", or "written" (no
@@ -196,6 +197,13 @@ function onMessage(msg) {
       }
       connectCall(msg);
       break;
+    case "callback_kept":
+      callbackKept = true;
+      $("#want-callback").disabled = false;
+      show(callbackBox, false);
+      say(t("Your place is kept"),
+        t("We will call you back on {phone}. You may close this page now.", { phone: callbackPhone }));
+      break;
     case "callback_offered":
       showCallbackChoice(msg.reason);
       break;
@@ -227,6 +235,7 @@ function onMessage(msg) {
           : label("error", msg.code, t("Something went wrong; please try again."));
       } else if (msg.ref === "request_callback") {
         callbackKept = false;
+        $("#want-callback").disabled = false;
         detail.textContent = msg.code === "bad_state"
           ? t("A callback for this number is already waiting.")
           : t("Please give a valid phone number.");
@@ -442,11 +451,11 @@ $("#want-callback").addEventListener("click", () => {
     $("#callback-phone").focus();
     return;
   }
+  // The place is confirmed only when the server has booked it (callback_kept).
   signaling.send("request_callback", { phone });
-  callbackKept = true;
-  show(callbackBox, false);
-  say(t("Your place is kept"),
-    t("We will call you back on {phone}. You may close this page now.", { phone }));
+  callbackPhone = phone;
+  $("#want-callback").disabled = true;
+  detail.textContent = t("Keeping your place…");
 });
 // Leave a message: up to two minutes of the caller's voice through the voicemail room,
 // with an optional written note; without a microphone, a written message only.

@@ -20,6 +20,9 @@ from signaling.protocol.queue import (
     Accept as Accept,
 )
 from signaling.protocol.queue import (
+    CallbackKept as CallbackKept,
+)
+from signaling.protocol.queue import (
     CallbackNumber as CallbackNumber,
 )
 from signaling.protocol.queue import (
@@ -359,6 +362,7 @@ ServerMessage = (
     | Position
     | Connected
     | CallbackOffered
+    | CallbackKept
     | VoicemailRoom
     | Ended
     | Offer
@@ -391,6 +395,7 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         Position,
         Connected,
         CallbackOffered,
+        CallbackKept,
         VoicemailRoom,
         Ended,
         Offer,

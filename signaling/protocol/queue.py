@@ -338,6 +338,14 @@ class CallbackOffered:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackKept:
+    """The callback is booked: the caller keeps their place and may close the page."""
+
+    type: ClassVar[str] = "callback_kept"
+    session_id: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ended:
     """The session is over. To the agent, ``disposition`` says that wrap-up lasts until
     its disposition is recorded (the desk's form); to the caller, ``survey`` that they

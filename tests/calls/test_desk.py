@@ -84,6 +84,10 @@ class TestCallerNobodyOnDuty:
             assert not await page.locator("#wait-box").is_visible()
             await page.click("#want-callback")
             assert "请填写回拨号码" in (await page.text_content("#status-detail") or "")
+            await page.fill("#callback-phone", "123-45")  # refused: the box stays to retry
+            await page.click("#want-callback")
+            await page.locator("#status-detail").filter(has_text="有效").wait_for()
+            assert await box.is_visible()
             await page.fill("#callback-phone", "13812345678")
             await page.click("#want-callback")
             await page.locator("#status-text").filter(has_text="已为您保留位置").wait_for()

@@ -40,6 +40,7 @@ class TestCallbacks:
         error = await caller.expect(p.Error)
         assert (error.code, error.ref) == (p.ErrorCode.MISSING_FIELD, "request_callback")
         await caller.send("request_callback", phone="139 1234 5678")
+        assert (await caller.expect(p.CallbackKept)).session_id == _queued.session_id
         await caller.send("ping", nonce="after")
         assert (await caller.expect(p.Pong)).nonce == "after"
         agent: Peer = await connect("agent:A1")

@@ -30,6 +30,7 @@ async def callback_waiting(connect: Connect, name: str, *, stay: bool) -> tuple[
     await caller.send("join_queue", category="labour_wages", language="zh", phone="13812345678")
     queued = await caller.expect(p.Queued)
     await caller.send("request_callback")
+    assert (await caller.expect(p.CallbackKept)).session_id == queued.session_id
     if not stay:
         await caller.close()
     return caller, queued.session_id

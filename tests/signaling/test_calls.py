@@ -169,6 +169,7 @@ class TestCallbackNumber:
         await caller.send("join_queue", category="labour_wages", language="zh")
         queued = await caller.expect(p.Queued)
         await caller.send("request_callback", phone="+86 139-1234-5678")
+        await caller.expect(p.CallbackKept)
         await caller.send("ping")
         await caller.expect(p.Pong)
         assert numbers.kept == {queued.session_id: "+86 139-1234-5678"}
