@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rooms.model import RECORDING_LIMIT_S, RoomKind, voicemail_room
 from routing import actions as act
 from routing import events as ev
 from routing.engine import Engine
@@ -122,6 +123,7 @@ class _Session:
     number: str | None = None  # the keyed hash of the caller's phone number, if given
     channel: str = "web_voice"
     town: str | None = None
+    voicemail: bool = False  # granted the voicemail room (``record_voicemail``)
     consult: str | None = None  # the open consult leg of this call
     consultant: str | None = None  # the colleague in it, once they accepted
     display: str | None = None  # the number masked, as agents see it
@@ -133,6 +135,7 @@ class _Session:
 
 
 TICKET_WINDOW_S = 3600.0
+VOICEMAIL_LIMIT_S = RECORDING_LIMIT_S[RoomKind.VOICEMAIL]
 
 
 def check_config(config: RoutingConfig) -> None:
@@ -172,6 +175,9 @@ class Router:
         self.ticket_times: dict[str, list[float]] = {}
         # agent -> the session whose disposition ends their wrap-up
         self.awaiting: dict[str, str] = {}
+        # session -> (its caller's connection key, outcome): a message taken, whose
+        # caller is told (``ended``) once its ticket is written (``TicketTaken``)
+        self.ticket_owners: dict[str, tuple[str, str]] = {}
         self.last_now = 0.0
         self.timers: dict[str, float] = {}
         self.agent_conns: dict[str, str] = {}
@@ -211,6 +217,7 @@ class Router:
                 "offer_seq": self.offer_seq,
                 "ticket_times": self.ticket_times,
                 "awaiting": self.awaiting,
+                "ticket_owners": {sid: list(o) for sid, o in self.ticket_owners.items()},
             },
         }
 
@@ -236,6 +243,9 @@ class Router:
         self.offers = {a: (o[0], o[1]) for a, o in state["offers"].items()}
         self.offer_seq = int(state["offer_seq"])
         self.awaiting = {str(k): str(v) for k, v in state.get("awaiting", {}).items()}
+        self.ticket_owners = {
+            str(k): (str(v[0]), str(v[1])) for k, v in state.get("ticket_owners", {}).items()
+        }
         self.ticket_times = {
             str(k): [float(t) for t in v] for k, v in state.get("ticket_times", {}).items()
         }
@@ -276,6 +286,8 @@ class Router:
                     self._on_gone(list(record.keys), now, fx)
                 case rec.Disposed():
                     self._on_disposed(key, record.session, now, fx)
+                case rec.TicketTaken():
+                    self._on_ticket_taken(record.session, fx)
         except ProtocolError as exc:
             fx.deliveries.append((key, p.Error(code=exc.code, detail=exc.detail[:500], ref=ref)))
         except NobodyEligible as exc:
@@ -311,6 +323,9 @@ class Router:
         sid = self.caller_session.get(key)
         session = self.sessions.get(sid) if sid else None
         if sid and session:
+            # A new connection holds no voicemail room (grants are per connection, and
+            # the old one left it): a voice message being recorded was given up.
+            session.voicemail = False
             if session.live and session.agent:
                 fx.deliveries.append((key, self._connected(sid, session.agent)))
             else:
@@ -359,6 +374,13 @@ class Router:
                 ev.AgentStateChanged(now=now, agent=agent, presence=RoutingPresence.AVAILABLE),
                 fx,
             )
+
+    def _on_ticket_taken(self, sid: str, fx: Effects) -> None:
+        """A message's ticket is written: now its caller is told it was taken."""
+        owner = self.ticket_owners.pop(sid, None)
+        if owner is not None:
+            key, outcome = owner
+            fx.deliveries.append((key, p.Ended(session_id=sid, outcome=p.Outcome(outcome))))
 
     def _on_gone(self, keys: list[str], now: float, fx: Effects) -> None:
         """A process died with these connections: each is dropped as if it had closed."""
@@ -485,22 +507,35 @@ class Router:
                 session.number = number
                 if given and display:
                     session.display = str(display)
+            case p.RecordVoicemail() if not is_agent:
+                sid, session = self._caller_session(key)
+                if session.live:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "the session is live")
+                if session.voicemail:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "a voice message is being recorded")
+                self._check_tickets(record, now, fx)
+                session.voicemail = True
+                room = voicemail_room(sid)
+                fx.deliveries.append(
+                    (key, p.VoicemailRoom(session_id=sid, room=room, limit_s=VOICEMAIL_LIMIT_S))
+                )
+            case p.CancelVoicemail() if not is_agent:
+                sid, session = self._caller_session(key)
+                if not session.voicemail:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "no voice message is being recorded")
+                session.voicemail = False
             case p.RequestVoicemail() if not is_agent:
-                sid, _session = self._caller_session(key)
-                address = record.addr
-                times = self._ticket_times(str(address), now) if address else None
-                if times is not None and len(times) >= self.tickets_per_hour:
-                    fx.refusals.append("tickets_per_address")
-                    raise ProtocolError(
-                        ErrorCode.RATE_LIMITED,
-                        "too many messages from your address this hour; please call later",
-                    )
+                sid, session = self._caller_session(key)
+                if msg.recorded and not session.voicemail:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "no voice message was recorded")
+                times = self._check_tickets(record, now, fx)
                 self._handle(ev.VoicemailRequested(now=now, session=sid), fx)
                 if times is not None:
                     times.append(now)
-                # The ticket carries what the caller said.
+                # The ticket carries what the caller wrote (a voice message alone: none;
+                # its recording is the session's, recordings.store.voicemail_recordings).
                 fx.tickets = [
-                    dataclasses.replace(t, reason=msg.message) if t.session == sid else t
+                    dataclasses.replace(t, reason=msg.message or "") if t.session == sid else t
                     for t in fx.tickets
                 ]
             case p.End() if not is_agent:
@@ -618,6 +653,18 @@ class Router:
             case _:
                 raise ProtocolError(ErrorCode.NOT_ALLOWED, f"{msg.type} is not for your role")
 
+    def _check_tickets(self, record: rec.Msg, now: float, fx: Effects) -> list[float] | None:
+        """The address's ticket times this hour; ``rate_limited`` when they are spent."""
+        address = record.addr
+        times = self._ticket_times(str(address), now) if address else None
+        if times is not None and len(times) >= self.tickets_per_hour:
+            fx.refusals.append("tickets_per_address")
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                "too many messages from your address this hour; please call later",
+            )
+        return times
+
     def _agents_call(self, sid: str, agent: str) -> SessionId:
         """``sid`` if it is ``agent``'s live call, else ``bad_state``."""
         live = self.sessions.get(sid)
@@ -632,9 +679,7 @@ class Router:
     def _unreached(self, agent: str, msg: p.CallbackUnreached, now: float, fx: Effects) -> None:
         """A callback that reached nobody: recorded, and with ``retry`` queued again (as
         ``<id>:b<n+1>``) once the queue's retry delay has passed."""
-        live = self.sessions.get(msg.session_id)
-        if live is None or live.agent != agent or not live.live:
-            raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
+        live = self.sessions[self._agents_call(msg.session_id, agent)]
         if not live.callback:
             raise ProtocolError(ErrorCode.BAD_STATE, "only a callback can be unreached")
         queue = self.engine.config.queue(QueueId(live.queue))
@@ -682,7 +727,8 @@ class Router:
 
     def _ticket_times(self, address: str, now: float) -> list[float]:
         """Ticket times of ``address`` within the last hour (older ones forgotten)."""
-        for other in [a for a, ts in self.ticket_times.items() if ts[-1] <= now - TICKET_WINDOW_S]:
+        stale = now - TICKET_WINDOW_S
+        for other in [a for a, ts in self.ticket_times.items() if not ts or ts[-1] <= stale]:
             del self.ticket_times[other]
         times = self.ticket_times.setdefault(address, [])
         times[:] = [t for t in times if t > now - TICKET_WINDOW_S]
@@ -1002,6 +1048,10 @@ class Router:
             self._cancel_timer(GRACE_PREFIX + owner, fx)
             if self.caller_conns.get(owner, "") is None:
                 del self.caller_conns[owner]
+        if any(t.session == action.session for t in fx.tickets):
+            # A message taken: its caller is told once the ticket exists (TicketTaken).
+            self.ticket_owners[action.session] = (owner, outcome.value)
+            return
         answered = outcome in (p.Outcome.ANSWERED, p.Outcome.CALLBACK_DONE)
         fx.deliveries.append(
             (owner, p.Ended(session_id=action.session, outcome=outcome, survey=answered or None))

@@ -114,6 +114,7 @@ def setup_signaling(
     keep_number: Callable[[str, str], Awaitable[None]] | None = None,
     reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
     survey_token: Callable[[str], str] | None = None,
+    discard_recording: Callable[[str], Awaitable[None]] | None = None,
     allowed_origins: Iterable[str] = (),
     sockets_per_address: int = 50,
     client_address: ClientAddress = _remote,
@@ -128,6 +129,8 @@ def setup_signaling(
     every process) signs resume tokens and hashes phone numbers. ``load_profile`` gives
     an agent's routing profile (default: ``engine_config.roster``). ``rooms`` runs media
     rooms for the room messages (``signaling.rooms``); without it they are refused.
+    ``discard_recording(room)`` deletes a voicemail room's recordings when its caller
+    cancels the message or gives it up (hangs up, is answered, drops).
 
     ``allowed_origins`` are the pages' origins besides the request's own host (the public
     URL behind a proxy); ``sockets_per_address`` bounds one client address's open
@@ -198,6 +201,7 @@ def setup_signaling(
             refused=count_refusal,
             known_town=known_town,
             keep_number=keep_number,
+            discard_recording=discard_recording,
             reveal_number=reveal_number,
             survey_token=survey_token,
         )

@@ -38,6 +38,9 @@ from signaling.protocol.queue import (
     CancelReason as CancelReason,
 )
 from signaling.protocol.queue import (
+    CancelVoicemail as CancelVoicemail,
+)
+from signaling.protocol.queue import (
     Channel as Channel,
 )
 from signaling.protocol.queue import (
@@ -107,6 +110,9 @@ from signaling.protocol.queue import (
     QueuedReason as QueuedReason,
 )
 from signaling.protocol.queue import (
+    RecordVoicemail as RecordVoicemail,
+)
+from signaling.protocol.queue import (
     Reject as Reject,
 )
 from signaling.protocol.queue import (
@@ -129,6 +135,9 @@ from signaling.protocol.queue import (
 )
 from signaling.protocol.queue import (
     Transfer as Transfer,
+)
+from signaling.protocol.queue import (
+    VoicemailRoom as VoicemailRoom,
 )
 from signaling.protocol.room import (
     GetRoomStats as GetRoomStats,
@@ -289,6 +298,8 @@ ClientMessage = (
     | LeaveQueue
     | RequestCallback
     | RequestVoicemail
+    | RecordVoicemail
+    | CancelVoicemail
     | SetPresence
     | Accept
     | Reject
@@ -318,6 +329,8 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         LeaveQueue,
         RequestCallback,
         RequestVoicemail,
+        RecordVoicemail,
+        CancelVoicemail,
         SetPresence,
         Accept,
         Reject,
@@ -346,6 +359,7 @@ ServerMessage = (
     | Position
     | Connected
     | CallbackOffered
+    | VoicemailRoom
     | Ended
     | Offer
     | CallbackNumber
@@ -377,6 +391,7 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         Position,
         Connected,
         CallbackOffered,
+        VoicemailRoom,
         Ended,
         Offer,
         CallbackNumber,

@@ -142,11 +142,33 @@ class RequestCallback:
 class RequestVoicemail:
     """A waiting caller leaves a message instead (a ticket answered the next day).
 
-    The message is required: a ticket without one helps nobody.
+    A written message is required unless the caller ``recorded`` one in the voicemail
+    room granted by ``record_voicemail`` (a ticket with neither helps nobody). ``phone``:
+    the number to answer on, if not given with ``join_queue`` (kept sealed, shown masked).
     """
 
     type: ClassVar[str] = "request_voicemail"
-    message: Annotated[str, Text(1, 2000)]
+    message: Annotated[str, Text(1, 2000)] | None = None
+    recorded: bool | None = None  # true: the voice message recorded in the voicemail room
+    phone: Phone | None = None
+
+    def __post_init__(self) -> None:
+        if self.message is None and not self.recorded:
+            raise ProtocolError(ErrorCode.MISSING_FIELD, "message: required unless recorded")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordVoicemail:
+    """A waiting caller asks to record a voice message (answered by ``voicemail_room``)."""
+
+    type: ClassVar[str] = "record_voicemail"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelVoicemail:
+    """The caller gives up the voice message being recorded (they stay in line)."""
+
+    type: ClassVar[str] = "cancel_voicemail"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -293,6 +315,17 @@ class Connected:
     attempt: Count | None = None
     attempts: Count | None = None
     caller_online: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailRoom:
+    """The caller may now ``join_room`` ``room`` (``V-<session>``, microphone only) and
+    speak for up to ``limit_s`` seconds; then ``request_voicemail`` with ``recorded``."""
+
+    type: ClassVar[str] = "voicemail_room"
+    session_id: Id
+    room: Id
+    limit_s: Seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
