@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from routing.ids import QueueId
 from routing.model import RoutingConfig
 from signaling import protocol as p
-from signaling.router import GRACE_PREFIX, Effects, Router
+from signaling.router import GRACE_PREFIX, RETRY_PREFIX, Effects, Router
 from tests.signaling.conftest import make_config, profile
 
 AGENTS = ("A1", "A2", "A3")
@@ -29,7 +29,7 @@ CONFIG: RoutingConfig = make_config(ring_timeout_s=5.0)
 
 def _other_config() -> RoutingConfig:
     """Not the defaults: wrap-up, short waits, an overflow chain and callbacks that
-    expire, so that overflow, long-wait and expiry paths run too."""
+    expire or are tried again, so that overflow, long-wait, expiry and retry paths run too."""
     base = make_config(ring_timeout_s=3.0)
     queues = tuple(
         dataclasses.replace(
@@ -37,6 +37,8 @@ def _other_config() -> RoutingConfig:
             wrap_up_s=2.0,
             max_wait_s=15.0,
             callback_expires_s=60.0,
+            callback_retry_s=5.0,
+            callback_attempts=2,
             overflow_queue=QueueId("general") if q.id != "general" else None,
             overflow_after_s=20.0 if q.id != "general" else None,
         )
@@ -74,6 +76,8 @@ op = st.one_of(
     # withdrawn or left by either agent; handed over.
     st.tuples(st.just("consult"), st.sampled_from(AGENTS), st.sampled_from((*AGENTS, "legal_aid"))),
     st.tuples(st.sampled_from(["end_consult", "hand_over"]), st.sampled_from(AGENTS)),
+    # A callback that reached nobody, tried again or closed.
+    st.tuples(st.just("unreached"), st.sampled_from(AGENTS), st.booleans()),
 )
 
 
@@ -161,6 +165,9 @@ class Generator:
                 live,
             )
             return {**base, "m": {"type": "end_consult", "session_id": call or "S-0"}}
+        if kind == "unreached":
+            m = {"type": "callback_unreached", "session_id": live or "S-0", "retry": step[2]}
+            return {**base, "m": {**m, "result": "no_answer"}}
         if kind == "hand_over":
             return {**base, "m": {"type": "hand_over", "session_id": live or "S-0"}}
         return {
@@ -219,6 +226,19 @@ COVERING = [
 ]  # fmt: skip
 
 
+# A callback whose caller has gone is not reached, tried again after the delay, and
+# closed on its last attempt (a retry past it is refused).
+CALLBACKS = [
+    ("join", "c:u1", True, "general"), ("callback", "c:u1", False), ("drop", "c:u1"),
+    ("accept", "A1"), ("accept", "A2"), ("accept", "A3"),
+    ("unreached", "A1", True), ("unreached", "A2", True), ("unreached", "A3", True),
+    ("timer",), ("timer",),
+    ("accept", "A1"), ("accept", "A2"), ("accept", "A3"),
+    ("unreached", "A1", True), ("unreached", "A2", True), ("unreached", "A3", True),
+    ("unreached", "A1", False), ("unreached", "A2", False), ("unreached", "A3", False),
+]  # fmt: skip
+
+
 def ghosts(router: Router) -> list[str]:
     """Sessions nobody is behind (no live connection, grace timer or callback), and
     sessions or agents the router and the engine disagree on."""
@@ -230,7 +250,9 @@ def ghosts(router: Router) -> list[str]:
         and not s.callback
     ]
     calls = {sid for sid, s in router.engine._sessions.items() if s.consult_of is None}
-    found += sorted(calls ^ set(router.sessions))
+    # A callback waiting out its retry delay is the router's alone until it is queued.
+    retrying = {sid for sid in router.sessions if RETRY_PREFIX + sid in router.timers}
+    found += sorted(calls ^ (set(router.sessions) - retrying))
     # A consult leg belongs to a call the router holds, which knows it.
     found += [
         sid
@@ -246,6 +268,8 @@ def ghosts(router: Router) -> list[str]:
 @given(st.lists(op, max_size=60), st.integers(0, 60), st.integers(0, 1))
 @example(COVERING, 5, 0)
 @example(COVERING, 5, 1)
+@example(CALLBACKS, 3, 0)
+@example(CALLBACKS, 3, 1)
 def test_router_never_raises_and_replays_identically(
     steps: list[tuple[Any, ...]], cut: int, variant: int
 ) -> None:
