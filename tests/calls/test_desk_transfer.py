@@ -16,7 +16,10 @@ from hotline.app import create_app
 from hotline.auth import hash_password
 from tests.app import PASSWORD, make_settings
 from tests.browser import chromium, serve
-from tests.calls.pages import caller_in_line, desk_ready, take_first_offer
+from tests.calls.pages import PHONE, caller_in_line, desk_ready, take_first_offer
+from tests.calls.scenario import NO_SIDEWAYS
+
+SHOTS = Path("/tmp/consult-shots")
 
 pytestmark = pytest.mark.browser
 
@@ -54,6 +57,11 @@ async def test_refused_in_words_then_transferred_to_a_colleague_by_name(
         assert await status.text_content() == "未能转接：劳动争议与欠薪目前无人签入可以接听"
         assert await desk.locator("[data-testid=live]").is_visible()
         assert await desk.text_content("[data-testid=live-session]") == session
+        await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
+        await desk.screenshot(path=str(SHOTS / "desk-transfer-refused-1280.png"), full_page=True)
+        await desk.set_viewport_size(PHONE)
+        await desk.screenshot(path=str(SHOTS / "desk-transfer-refused-360.png"), full_page=True)
+        assert await desk.evaluate(NO_SIDEWAYS)
 
         # A colleague by name (only those who could take it are listed).
         await colleague.click("#go-available")

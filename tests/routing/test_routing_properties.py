@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from routing_harness import T0, config, profile, queue, tiers
 
@@ -24,6 +24,8 @@ from routing.actions import (
     CancelOffer,
     CancelTimer,
     ConnectSession,
+    ConsultChanged,
+    ConsultState,
     OfferSession,
     Outcome,
     SessionRecorded,
@@ -38,7 +40,10 @@ from routing.events import (
     AgentStateChanged,
     CallbackRequested,
     CallerReturned,
+    ConsultEnded,
+    ConsultRequested,
     Event,
+    HandOverRequested,
     OfferAccepted,
     OfferRejected,
     SessionAbandoned,
@@ -115,6 +120,9 @@ op = st.one_of(
     st.tuples(st.sampled_from(["abandon", "callback", "voicemail", "return"]), st.integers(0, 9)),
     st.tuples(st.just("advance"), st.floats(0, 45)),
     st.tuples(st.sampled_from(["available", "break", "disconnect"]), st.integers(0, 5)),
+    # A consult from a live call: to an agent (a0..a5, themselves too) or a queue.
+    st.tuples(st.just("consult"), st.integers(0, 9), st.integers(0, 7)),
+    st.tuples(st.sampled_from(["end_consult", "hand_over"]), st.integers(0, 9)),
 )
 
 
@@ -135,6 +143,7 @@ class Run:
         self.created: set[str] = set()
         self.recorded: set[str] = set()
         self.abandoned: list[tuple[str, str]] = []  # (caller, queue)
+        self.dropped: set[str] = set()  # consult legs that ended without a hand-over
         self.counter = 0
 
     # --- feeding
@@ -190,9 +199,30 @@ class Run:
             if action.agent is not None and self.live.get(action.agent) == action.session:
                 del self.live[action.agent]
             assert action.session not in self.offers.values()
+        elif isinstance(action, ConsultChanged):
+            self.observe_consult(action)
         elif isinstance(action, AgentPresenceChanged) and action.presence is Presence.OFFLINE:
             self.offers.pop(action.agent, None)
             self.live.pop(action.agent, None)
+
+    def observe_consult(self, action: ConsultChanged) -> None:
+        """A consult leg is created by the engine; it ends dropped (never recorded) or,
+        handed over, as an ordinary session that is recorded once."""
+        consult = action.consult
+        if action.state is ConsultState.RINGING:
+            assert consult not in self.created
+            self.created.add(consult)
+        elif action.state is ConsultState.CONNECTED:
+            assert action.consultant is not None
+            assert self.offers.pop(action.consultant) == consult
+            self.live[action.consultant] = consult
+        elif action.state is ConsultState.ENDED:
+            self.dropped.add(consult)
+            if action.consultant is not None and self.live.get(action.consultant) == consult:
+                del self.live[action.consultant]
+        else:
+            assert action.consultant is not None
+            assert self.live.get(action.consultant) == consult
 
     def eligible(self, agent: str, sid: str, now: float) -> bool:
         s = self.engine._sessions[SessionId(sid)]
@@ -234,9 +264,12 @@ class Run:
 
     def check_consistency(self) -> None:
         held = set(self.engine._sessions)
-        # No session disappears: everything created is held or recorded, not both.
-        assert held | self.recorded == self.created
+        # No session disappears: everything created is held or recorded (or a consult
+        # leg that ended), only one of them.
+        assert held | self.recorded | self.dropped == self.created
         assert not held & self.recorded
+        assert not held & self.dropped
+        assert not self.recorded & self.dropped
         for agent, rec in self.engine._agents.items():
             assert rec.offer is None or rec.session is None
             if rec.offer is not None:
@@ -321,6 +354,19 @@ class Run:
             self.feed(
                 CallerReturned(now=now, session=sid, queue=QueueId(qid), caller=CallerKey(caller))
             )
+        elif kind == "consult" and self.live:
+            agent, sid = sorted(self.live.items())[operation[1] % len(self.live)]
+            target = operation[2]
+            to = (
+                {"to_agent": AgentId(f"a{target}")}
+                if target < 6
+                else {"to_queue": QueueId(QUEUES[target - 6])}
+            )
+            self.feed(ConsultRequested(now=now, session=SessionId(sid), **to))  # type: ignore[arg-type]
+        elif kind in ("end_consult", "hand_over") and self.live:
+            agent, sid = sorted(self.live.items())[operation[1] % len(self.live)]
+            cls = ConsultEnded if kind == "end_consult" else HandOverRequested
+            self.feed(cls(now=now, session=SessionId(sid)))
         elif kind == "advance":
             self.advance(operation[1])
         elif kind in ("available", "break", "disconnect"):
@@ -354,12 +400,23 @@ def dicts(actions: list[Action]) -> list[dict[str, Any]]:
 
 
 programs = st.lists(op, min_size=30, max_size=80)
+# An explicit program through every consult state (a named colleague rung, joined and
+# handed over; a queue's agent joined and let go), so coverage never depends on chance.
+CONSULTING = [
+    *[("sign_in", i, True) for i in range(6)],
+    ("queue", 0, 0, 1, 9, 0), ("accept", 0), ("consult", 0, 2), ("accept", 0),
+    ("hand_over", 0), ("end", 0, 0),
+    ("queue", 1, 0, 1, 9, 0), ("accept", 0), ("consult", 0, 7), ("accept", 0),
+    ("end_consult", 0), ("consult", 0, 0), ("end_consult", 0), ("advance", 30.0),
+]  # fmt: skip
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 class TestInvariants:
     @SETTINGS
     @given(programs, st.sampled_from([0, 1]))
+    @example(CONSULTING, 0)
+    @example(CONSULTING, 1)
     def test_invariants_hold_after_every_event(
         self, program: list[tuple[Any, ...]], variant: int
     ) -> None:
@@ -368,6 +425,15 @@ class TestInvariants:
         for operation in program:
             run.apply(operation)
         run.advance(3600)
+
+    def test_the_programs_reach_every_consult_state(self) -> None:
+        """The property is only as good as its programs: they ring, connect, end and
+        hand over consults."""
+        run = Run(0)
+        for operation in CONSULTING:
+            run.apply(operation)
+        seen = {a.state for acts in run.outputs for a in acts if isinstance(a, ConsultChanged)}
+        assert seen == set(ConsultState)
 
 
 class TestReplay:
