@@ -33,6 +33,7 @@ from hotline.auth import (
     allow,
 )
 from hotline.contact import CallerTokenQuota, Contact, load_roster, routing_config
+from hotline.history import routes as history_routes
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
@@ -89,6 +90,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_media_node)
     app.router.add_routes(routes)
     app.router.add_routes(media_routes)
+    app.router.add_routes(history_routes)
     setup_office(app, settings.secret_key)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     await _setup_contact_centre(app, settings)

@@ -1,0 +1,122 @@
+"""Looking back: the duty lawyer's own sessions and the recordings of them.
+
+Wiring only (the queries are ``cases.history``, the recording rules
+``recordings.store.open_recording``):
+
+- ``GET /agent/history`` (agents): the agent's own recent sessions, newest first: when,
+  category, town, channel, outcome, duration, disposition, and a link to each recording
+  of the call (the agent's own calls only, so every link shown is one they may open).
+- ``GET /recordings/{recording_id}/{n}`` (signed-in staff): the ``n``-th file (from 1,
+  by participant) of a recording, as WebM. ``open_recording`` decides who may read it
+  (the session's agent, a case owner, supervisors and admins) and audits every attempt
+  (``recording.read`` / ``recording.read_denied``); a refusal is 403, an unknown
+  recording or file 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from cases import history
+from cases.models import AGENT_ROLES
+from hotline import keys
+from hotline.auth import allow
+from hotline.web import page, viewer_of
+from recordings.errors import RecordingAccessDenied, RecordingNotFound
+from recordings.store import open_recording
+
+log = logging.getLogger("hotline.history")
+routes = web.RouteTableDef()
+RECORDING_ID_MAX = 64
+
+
+def local_time(value: datetime | None, zone: ZoneInfo) -> str | None:
+    if value is None:
+        return None
+    return history.utc(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def duration(seconds: int | None) -> str | None:
+    """``4:05``, ``1:02:03``; ``None`` for a call nobody answered."""
+    if seconds is None:
+        return None
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def shown(item: history.PastSession, zone: ZoneInfo) -> dict[str, Any]:
+    """A past session as the pages and the desk show it (codes for ``label``)."""
+    return {
+        "id": item.id,
+        "when": local_time(item.queued_at, zone),
+        "category": item.category,
+        "town": item.town,
+        "channel": item.channel,
+        "outcome": item.outcome,
+        "duration": duration(item.duration_s),
+        "disposition": item.disposition,
+        "notes": item.notes,
+        "agent": item.agent_name,
+    }
+
+
+@routes.get("/agent/history")
+@allow(AGENT_ROLES)
+async def history_page(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    assert viewer is not None
+    zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
+    async with request.app[keys.DB].session() as session:
+        rows = await history.agent_sessions(session=session, agent_user_id=viewer.user_id)
+    sessions = [{**shown(r, zone), "recordings": r.recordings} for r in rows]
+    return page(request, "history.html", sessions=sessions)
+
+
+@routes.get("/recordings/{recording_id}/{n}")
+@allow("signed-in")  # who may read a recording: open_recording decides, and audits
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    view = await _open(request)
+    number = request.match_info["n"]
+    if not number.isdigit() or not 1 <= int(number) <= len(view.files):
+        raise web.HTTPNotFound(reason="Not Found")
+    root = request.app[keys.SETTINGS].data_dir / "recordings"
+    path = await asyncio.to_thread(_inside, Path(view.files[int(number) - 1].path), root)
+    if path is None:
+        log.warning("recording_file_missing", extra={"recording": view.recording_id})
+        raise web.HTTPNotFound(reason="Not Found")
+    response = web.FileResponse(path, headers={"Content-Type": "video/webm"})
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _inside(path: Path, root: Path) -> Path | None:
+    """``path`` resolved, if it is a file under ``root`` (never anything else on disk)."""
+    path, root = path.resolve(), root.resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+async def _open(request: web.Request) -> Any:
+    viewer = viewer_of(request)
+    assert viewer is not None
+    recording_id = request.match_info["recording_id"]
+    if not 0 < len(recording_id) <= RECORDING_ID_MAX:
+        raise web.HTTPNotFound(reason="Not Found")
+    try:
+        return await open_recording(
+            request.app[keys.DB],
+            recording_id=recording_id,
+            viewer_user_id=viewer.user_id,
+            viewer_name=viewer.username,
+        )
+    except RecordingNotFound:
+        raise web.HTTPNotFound(reason="Not Found") from None
+    except RecordingAccessDenied:
+        raise web.HTTPForbidden(reason="You do not have access to this page.") from None
