@@ -43,6 +43,7 @@ OUTCOME: Mapping[str, str] = {
     "answered": N_("Answered"),
     "abandoned": N_("Caller left the line"),
     "callback_done": N_("Called back"),
+    "callback_failed": N_("Callback not reached"),
     "voicemail": N_("Message taken"),
     "transferred": N_("Transferred"),
     "expired": N_("Expired"),
@@ -85,6 +86,12 @@ CHANNEL: Mapping[str, str] = {
     "web_voice": N_("Web voice call"),
     "web_video": N_("Web video call"),
     "phone": N_("Telephone"),
+}
+# signaling.protocol.CallbackResult: why a callback did not reach the caller.
+CALLBACK_RESULT: Mapping[str, str] = {
+    "no_answer": N_("No answer"),
+    "busy": N_("Busy"),
+    "wrong_number": N_("Wrong number"),
 }
 OFFER_KIND: Mapping[str, str] = {
     "call": N_("Incoming call"),
@@ -151,6 +158,7 @@ KINDS: Mapping[str, Mapping[str, str]] = {
     "language": LANGUAGE,
     "channel": CHANNEL,
     "offer_kind": OFFER_KIND,
+    "callback_result": CALLBACK_RESULT,
     "error": ERROR,
     "ticket_status": TICKET_STATUS,
     "ticket_kind": TICKET_KIND,

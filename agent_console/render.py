@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from agent_console import i18n
-from agent_console.labels import CATEGORY, label
+from agent_console.labels import CATEGORY, DISPOSITION, label
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -36,6 +36,7 @@ def environment() -> Environment:
     # ({name}); what they return is escaped like any other value.
     env.globals.update(_=i18n.gettext, gettext=i18n.gettext, ngettext=i18n.ngettext)
     env.globals["service_categories"] = SERVICE_CATEGORIES
+    env.globals["disposition_kinds"] = tuple(DISPOSITION)  # cases.dispositions, in order
     env.globals["label"] = label
     env.globals["locales"] = tuple((code, i18n.LOCALE_NAMES[code]) for code in i18n.LOCALES)
     return env

@@ -104,6 +104,7 @@ class SessionOutcome(enum.StrEnum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
     CALLBACK_DONE = "callback_done"
+    CALLBACK_FAILED = "callback_failed"  # an attempt that did not reach the caller
     VOICEMAIL = "voicemail"
     TRANSFERRED = "transferred"
     EXPIRED = "expired"

@@ -25,6 +25,8 @@ class Outcome(enum.StrEnum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
     CALLBACK_DONE = "callback_done"
+    # A callback attempt that did not reach the caller (it may be tried again).
+    CALLBACK_FAILED = "callback_failed"
     VOICEMAIL = "voicemail"
     TRANSFERRED = "transferred"
     EXPIRED = "expired"

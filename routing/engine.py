@@ -229,6 +229,9 @@ class Engine(Core):
         q = self._queue(ev.queue)
         level = self._level(ev.priority)
         named = ev.named_agent if isinstance(ev, SessionQueued) else None
+        callback = isinstance(ev, SessionQueued) and ev.callback
+        if callback and ev.caller is None:
+            raise InvalidRequest(f"session {ev.session!r}: a callback needs a caller number")
         # Forget places parked longer than the return window.
         window = self.config.abandon_return_s
         while self._parked_order and self._parked_order[0][0] + window < now:
@@ -260,15 +263,25 @@ class Engine(Core):
             s.resumed_from = place["session"]
         self._sessions[s.id] = s
         self._join_line(s)
+        if callback:
+            s.callback = s.long_wait_done = True
+            self._start(f"cbx:{s.id}", now + q.cfg.callback_expires_s, actions)
         self._enter_waiting(s, now, actions)
-        if place is None:
+        if callback:
+            # Nobody is on the line to be told a position; offered as any callback.
+            self._positions_dirty(q, now, actions)
+        elif place is None:
             # A new arrival is last in its priority level: count, don't sort.
             position = sum(n for lv, n in q.level_counts.items() if lv >= s.level)
             s.told_pos, s.told_est, s.told_at = position, self._estimate(q, s, position), now
             actions.append(TellPosition(s.id, position, s.told_est))
         else:
             self._positions_dirty(q, now, actions)
-        if self.config.voicemail_outside_shifts and not self._queue_on_duty(q, now):
+        if (
+            not callback
+            and self.config.voicemail_outside_shifts
+            and not self._queue_on_duty(q, now)
+        ):
             # Nobody is on duty: say so at once and offer a callback or a message. No
             # ticket is made until the caller leaves one (an empty ticket helps nobody
             # and would let anyone flood the back office).
@@ -332,9 +345,21 @@ class Engine(Core):
         s = self._session(ev.session)
         if s.state is not SessionState.IN_SESSION:
             raise InvalidRequest(f"session {s.id!r} is {s.state.value}, not in a session")
-        self._end_live(
-            s, Outcome.CALLBACK_DONE if s.callback else Outcome.ANSWERED, ev.now, actions
-        )
+        if ev.reached:
+            self._end_live(
+                s, Outcome.CALLBACK_DONE if s.callback else Outcome.ANSWERED, ev.now, actions
+            )
+            return
+        if not s.callback:
+            raise InvalidRequest(f"session {s.id!r} is not a callback")
+        # Nobody was reached: no talk time for the handle-time average, no wrap-up.
+        assert s.agent is not None
+        agent = self._agents[s.agent]
+        self._finish(s, Outcome.CALLBACK_FAILED, ev.now, actions)
+        agent.session = None
+        self._set_presence(agent, Presence.WRAP_UP, None, ev.now, actions)
+        self._set_presence(agent, Presence.AVAILABLE, None, ev.now, actions)
+        self._offer_agent(agent, ev.now, actions)
 
     def _on_callback_requested(self, ev: CallbackRequested, actions: Actions) -> None:
         s = self._session(ev.session)

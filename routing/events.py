@@ -56,6 +56,8 @@ class SessionQueued(Event):
     named_agent: AgentId | None = None
     # What an agent sees when the session is a callback ("138****5678").
     display_number: str | None = None
+    # Queued as a callback from the start (a callback tried again): needs ``caller``.
+    callback: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,10 +87,15 @@ class SessionAbandoned(Event):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SessionEnded(Event):
-    """An answered session ended (either side hung up)."""
+    """An answered session ended (either side hung up).
+
+    ``reached=False`` ends a callback whose caller could not be reached (no answer,
+    busy, a wrong number): recorded ``callback_failed``, with no talk time and no wrap-up.
+    """
 
     kind: ClassVar[str] = "session_ended"
     session: SessionId
+    reached: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

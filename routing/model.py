@@ -102,6 +102,10 @@ class QueueConfig(_Codec):
     max_wait_s: float | None = None
     long_wait_action: LongWaitAction = LongWaitAction.CALLBACK
     callback_expires_s: float = SECONDS_PER_DAY
+    # A callback that reached nobody may be tried again after ``callback_retry_s``, up
+    # to ``callback_attempts`` attempts in all (signaling.router carries this out).
+    callback_retry_s: float = 600.0
+    callback_attempts: int = 3
     overflow_queue: QueueId | None = None
     overflow_after_s: float | None = None
     weight: float = 1.0
@@ -120,6 +124,8 @@ class QueueConfig(_Codec):
         wrap_up = 0.0 if self.wrap_up_s is None else self.wrap_up_s
         if self.ring_timeout_s <= 0 or wrap_up < 0 or self.weight <= 0:
             raise ConfigError(f"queue {self.id}: ring timeout, wrap-up and weight out of range")
+        if self.callback_retry_s < 0 or self.callback_attempts < 1:
+            raise ConfigError(f"queue {self.id}: callback retries out of range")
         if (self.overflow_queue is None) != (self.overflow_after_s is None):
             raise ConfigError(f"queue {self.id}: overflow needs both a queue and a delay")
         if self.overflow_queue == self.id:

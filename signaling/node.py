@@ -44,7 +44,7 @@ CLOSE_TOO_SLOW = 4008
 REPLY_WAIT_S = 10.0
 
 _CALLER_ONLY = (p.JoinQueue, p.LeaveQueue, p.RequestCallback, p.RequestVoicemail)
-_AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer)
+_AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer, p.CallbackUnreached)
 # Room messages need no hello: supervisors and invited parties are not in routing.
 _ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording, p.Hold, p.GetRoomStats)
 _RoomMessage = (

@@ -34,6 +34,8 @@ from signaling.errors import ErrorCode, ProtocolError
 log = logging.getLogger(__name__)
 
 GRACE_PREFIX = "grace:"
+# A callback that reached nobody waits this long before it is queued again.
+RETRY_PREFIX = "cbretry:"
 
 _CANCEL_REASONS = {
     # The engine's CancelOffer reasons, in words, mapped onto the protocol's codes.
@@ -105,6 +107,9 @@ class _Session:
     number: str | None = None  # the keyed hash of the caller's phone number, if given
     channel: str = "web_voice"
     town: str | None = None
+    display: str | None = None  # the number masked, as agents see it
+    attempt: int = 1  # a callback's attempt (``<id>:b<n>`` is attempt n)
+    retry_as: str | None = None  # the leg an unreached callback is tried again as
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -159,6 +164,8 @@ class Router:
         self.sessions: dict[str, _Session] = {}
         self.offers: dict[str, tuple[str, str]] = {}
         self.offer_seq = 0
+        # session -> why a callback being ended now did not reach the caller
+        self.unreached: dict[str, str] = {}
         if state is not None:
             self._load(state)
 
@@ -347,6 +354,9 @@ class Router:
     def _on_timer(self, key: str, now: float, fx: Effects) -> None:
         if self.timers.pop(key, None) is None:
             return  # cancelled, replaced or already fired (a new leader may fire twice)
+        if key.startswith(RETRY_PREFIX):
+            self._retry_callback(key[len(RETRY_PREFIX) :], now, fx)
+            return
         if not key.startswith(GRACE_PREFIX):
             self._handle(ev.TimerFired(now=now, key=TimerKey(key)), fx)
             return
@@ -395,6 +405,7 @@ class Router:
                     number=_number(caller),
                     channel=(msg.channel or p.Channel.WEB_VOICE).value,
                     town=msg.town,
+                    display=record.display,
                 )
                 self.caller_session[key] = sid
                 try:
@@ -452,6 +463,8 @@ class Router:
                 )
                 session.callback = True
                 session.number = number
+                if given and display:
+                    session.display = str(display)
             case p.RequestVoicemail() if not is_agent:
                 sid, _session = self._caller_session(key)
                 address = record.addr
@@ -478,6 +491,8 @@ class Router:
                 if sid_text is None or live is None or live.agent != agent:
                     raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
                 self._handle(ev.SessionEnded(now=now, session=SessionId(sid_text)), fx)
+            case p.CallbackUnreached() if is_agent:
+                self._unreached(agent, msg, now, fx)
             case p.SetPresence() if is_agent:
                 if msg.state is p.PresenceRequest.AVAILABLE and agent in self.awaiting:
                     # Wrap-up lasts until the last call's disposition is recorded.
@@ -546,6 +561,57 @@ class Router:
             case _:
                 raise ProtocolError(ErrorCode.NOT_ALLOWED, f"{msg.type} is not for your role")
 
+    def _unreached(self, agent: str, msg: p.CallbackUnreached, now: float, fx: Effects) -> None:
+        """A callback that reached nobody: recorded, and with ``retry`` queued again (as
+        ``<id>:b<n+1>``) once the queue's retry delay has passed."""
+        live = self.sessions.get(msg.session_id)
+        if live is None or live.agent != agent or not live.live:
+            raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
+        if not live.callback:
+            raise ProtocolError(ErrorCode.BAD_STATE, "only a callback can be unreached")
+        queue = self.engine.config.queue(QueueId(live.queue))
+        attempts = queue.callback_attempts if queue is not None else 1
+        if msg.retry and live.attempt >= attempts:
+            raise ProtocolError(
+                ErrorCode.BAD_STATE, f"that was the last of {attempts} attempts: close it"
+            )
+        if msg.retry:
+            base = msg.session_id.partition(":b")[0]
+            live.retry_as = f"{base}:b{live.attempt + 1}"
+        self.unreached[msg.session_id] = msg.result.value
+        try:
+            self._handle(
+                ev.SessionEnded(now=now, session=SessionId(msg.session_id), reached=False), fx
+            )
+        finally:
+            live.retry_as = None
+            self.unreached.pop(msg.session_id, None)
+
+    def _retry_callback(self, sid: str, now: float, fx: Effects) -> None:
+        """The retry delay of an unreached callback is over: it waits in line again."""
+        session = self.sessions.get(sid)
+        if session is None:
+            return
+        try:
+            self._handle(
+                ev.SessionQueued(
+                    now=now,
+                    session=SessionId(sid),
+                    queue=QueueId(session.queue),
+                    caller=CallerKey(session.number) if session.number else None,
+                    priority=session.priority,
+                    language=Language(session.language) if session.language else None,
+                    display_number=session.display,
+                    callback=True,
+                ),
+                fx,
+            )
+        except RoutingError:
+            log.exception("a callback could not be queued again: %s", sid)
+            self.sessions.pop(sid, None)
+            if self.caller_session.get(session.owner) == sid:
+                del self.caller_session[session.owner]
+
     def _ticket_times(self, address: str, now: float) -> list[float]:
         """Ticket times of ``address`` within the last hour (older ones forgotten)."""
         for other in [a for a, ts in self.ticket_times.items() if ts[-1] <= now - TICKET_WINDOW_S]:
@@ -565,7 +631,14 @@ class Router:
             room=call_room(sid),
             agent_name=str(name)[:80] if name else None,
             channel=p.Channel(session.channel) if session else None,
+            callback=True if session is not None and session.callback else None,
+            attempt=session.attempt if session is not None and session.callback else None,
+            attempts=self._attempts(session) if session is not None and session.callback else None,
         )
+
+    def _attempts(self, session: _Session) -> int:
+        queue = self.engine.config.queue(QueueId(session.queue))
+        return queue.callback_attempts if queue is not None else 1
 
     def _queued(self, sid: str, queue: str, reason: p.QueuedReason | None = None) -> p.Queued:
         return p.Queued(session_id=sid, category=Category(queue), reason=reason)
@@ -637,8 +710,14 @@ class Router:
             case act.ConnectSession():
                 self.offers.pop(action.agent, None)
                 connected = self._connected(action.session, action.agent)
-                fx.deliveries.append((agent_key(action.agent), connected))
                 session = self.sessions.get(action.session)
+                if session is not None and session.callback:
+                    # The agent learns whether the caller's page will ring.
+                    online = self.caller_conns.get(session.owner) is not None
+                    to_agent = dataclasses.replace(connected, caller_online=online)
+                else:
+                    to_agent = connected
+                fx.deliveries.append((agent_key(action.agent), to_agent))
                 if session is not None:
                     session.live = True
                     session.agent = action.agent
@@ -705,9 +784,15 @@ class Router:
             p.Outcome.ANSWERED,
             p.Outcome.TRANSFERRED,
             p.Outcome.CALLBACK_DONE,
+            p.Outcome.CALLBACK_FAILED,
         ):
             queue = self.engine.config.queue(action.queue)
-            needed = queue is not None and queue.wrap_up_s is None
+            # An unreached callback needs no disposition: its result is the record.
+            needed = (
+                queue is not None
+                and queue.wrap_up_s is None
+                and outcome is not p.Outcome.CALLBACK_FAILED
+            )
             if needed:
                 self.awaiting[action.agent] = action.session
             ended = p.Ended(session_id=action.session, outcome=outcome, disposition=needed or None)
@@ -715,8 +800,17 @@ class Router:
         if session is None:
             return
         owner = session.owner
-        new = action.transferred_to
-        if outcome is p.Outcome.INTERRUPTED and new is not None:
+        new: str | None = action.transferred_to
+        if outcome is p.Outcome.CALLBACK_FAILED and session.retry_as is not None:
+            retry = session.retry_as
+            self.sessions[retry] = dataclasses.replace(
+                session, live=False, agent=None, attempt=session.attempt + 1, retry_as=None
+            )
+            queue = self.engine.config.queue(action.queue)
+            delay = queue.callback_retry_s if queue is not None else 0.0
+            self._start_timer(RETRY_PREFIX + retry, action.ended_at + delay, fx)
+            new = retry
+        elif outcome is p.Outcome.INTERRUPTED and new is not None:
             # The agent was lost mid-call; the engine goes on with a new session at the
             # head of the line, which the caller is told of.
             self.sessions[new] = _Session(
@@ -732,11 +826,10 @@ class Router:
         if self.caller_session.get(owner) == action.session:
             if new is not None and new in self.sessions:
                 self.caller_session[owner] = new
-                reason = (
-                    p.QueuedReason.AGENT_LOST
-                    if outcome is p.Outcome.INTERRUPTED
-                    else p.QueuedReason.TRANSFERRED
-                )
+                reason = {
+                    p.Outcome.INTERRUPTED: p.QueuedReason.AGENT_LOST,
+                    p.Outcome.CALLBACK_FAILED: p.QueuedReason.CALLBACK_RETRY,
+                }.get(outcome, p.QueuedReason.TRANSFERRED)
                 queued = self._queued(new, self.sessions[new].queue, reason)
                 fx.deliveries.append((owner, queued))
                 return

@@ -29,6 +29,7 @@ const room = new MediaRoom({
     else if (code === "recording") show($("#recording-on"), value);
     else if (code === "hold") setHold(value.on);
     else if (code === "participant" && value.role === "caller" && live) {
+      if (live.callback) callbackReached();
       const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
       if (tile && value.name) tile.textContent = value.name;
     } else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
@@ -172,7 +173,42 @@ function renderOffers() {
   show($("#no-offers"), offers.size === 0);
 }
 
+// A callback on the desk: the number to dial, the attempt, whether the caller's page
+// rings; "not reached" ends it (docs/protocol.md, "callback_unreached").
+function showCallback(msg, offer) {
+  const number = offer ? offer.full_phone || offer.phone : "";
+  live.callback = { attempt: msg.attempt, attempts: msg.attempts };
+  $("#callback-attempt").textContent = t("Callback, attempt {n} of {total}", {
+    n: msg.attempt || 1, total: msg.attempts || 1,
+  });
+  $("#callback-dial").textContent = number ? `☎ ${number}` : "";
+  $("#callback-where").textContent = msg.caller_online
+    ? t("The caller's page is ringing. If nobody answers, call the number.")
+    : t("The caller has closed the page: call the number.");
+  const last = (msg.attempt || 1) >= (msg.attempts || 1);
+  $("#callback-retry").checked = !last;
+  show($("#callback-retry-label"), !last);
+  show($("#callback-results"), true);
+  show($("#callback-call"), true);
+}
+
+function callbackReached() {
+  $("#callback-where").textContent = t("The caller answered on the page.");
+  show($("#callback-results"), false);
+}
+
+for (const button of document.querySelectorAll("#callback-results button")) {
+  button.addEventListener("click", () => {
+    if (!live || !live.callback) return;
+    const result = button.dataset.result;
+    const retry = $("#callback-retry").checked && result !== "wrong_number";
+    signaling.send("callback_unreached", { session_id: live.session_id, result, retry });
+    live.retry = retry;
+  });
+}
+
 function endLive() {
+  show($("#callback-call"), false);
   live = null;
   room.leave(false); // the server takes both out of a call's room when it ends
   remotes.replaceChildren();
@@ -188,9 +224,22 @@ function askDisposition(sessionId) {
   const form = $("#disposition");
   form.dataset.session = sessionId;
   form.reset();
+  form.elements.notes.value = $("#live-notes").value; // what was noted during the call
+  $("#live-notes").value = "";
+  showKindFields();
   $("#disposition-error").textContent = "";
   show(form, true);
 }
+
+// A booked callback asks when, a referral elsewhere which agency, an abusive call how
+// many warnings were given (cases.dispositions).
+function showKindFields() {
+  const kind = $("#disposition-kind").value;
+  for (const field of document.querySelectorAll("#disposition [data-for]")) {
+    show(field, field.dataset.for === kind);
+  }
+}
+$("#disposition-kind").addEventListener("change", showKindFields);
 
 $("#disposition").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -199,6 +248,16 @@ $("#disposition").addEventListener("submit", async (event) => {
   const body = { kind: data.get("kind"), category: data.get("category") };
   const notes = String(data.get("notes") || "").trim();
   if (notes) body.notes = notes;
+  if (body.kind === "callback_booked") {
+    const when = new Date(String(data.get("callback_at") || ""));
+    if (Number.isNaN(when.getTime())) {
+      $("#disposition-error").textContent = t("Please give the time to call back.");
+      return;
+    }
+    body.callback_at = when.toISOString(); // the desk's local time, in UTC
+  }
+  if (body.kind === "referred_other_agency") body.agency = String(data.get("agency") || "").trim();
+  if (body.kind === "abusive_ended") body.warnings = Number(data.get("warnings") || 0);
   const csrf = document.querySelector("input[name=csrf_token]");
   let response;
   try {
@@ -214,7 +273,18 @@ $("#disposition").addEventListener("submit", async (event) => {
     show(form, false);
     $("#last-outcome").textContent = t("{outcome}; disposition recorded", { outcome: $("#last-outcome").textContent });
   } else {
-    $("#disposition-error").textContent = t("The disposition was not recorded; please try again.");
+    let reason = "";
+    try {
+      const answer = response ? await response.json() : {};
+      const field = form.querySelector(`[data-for] [name="${answer.field}"]`);
+      reason = answer.error || "";
+      if (field) reason = `${reason} (${field.closest("label").firstChild.textContent.trim()})`;
+    } catch {
+      reason = "";
+    }
+    $("#disposition-error").textContent = reason
+      ? t("The disposition was not recorded: {reason}", { reason })
+      : t("The disposition was not recorded; please try again.");
   }
 });
 
@@ -280,17 +350,22 @@ function onMessage(msg) {
         room: msg.room,
         caller: accepted ? t("Caller ({category})", { category: label("category", accepted.category) }) : t("Caller"),
       };
+      if (msg.callback) showCallback(msg, accepted);
       $("#live-caller").textContent = live.caller;
       $("#live-session").textContent = msg.session_id;
       show($("#live"), true);
       if (msg.room) room.join(msg.room);
       break;
     }
-    case "ended":
+    case "ended": {
+      const retry = Boolean(live && live.session_id === msg.session_id && live.retry);
       if (live && msg.session_id === live.session_id) endLive();
-      $("#last-outcome").textContent = label("outcome", msg.outcome);
+      $("#last-outcome").textContent = msg.outcome === "callback_failed" && retry
+        ? t("{outcome}; it will be tried again later", { outcome: label("outcome", msg.outcome) })
+        : label("outcome", msg.outcome);
       if (msg.disposition) askDisposition(msg.session_id);
       break;
+    }
     case "error":
       if (msg.ref === "hello" && msg.code === "not_allowed") {
         stopDesk(t("This account does not take calls (only lawyers, mediators, notaries and legal-aid staff do). Use the Supervisor page to watch the lines."),

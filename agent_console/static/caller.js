@@ -135,6 +135,11 @@ function onMessage(msg) {
       if (msg.reason === "agent_lost") {
         say(t("The lawyer's connection dropped"),
           t("You are first in line again; please wait."));
+      } else if (msg.reason === "callback_retry") {
+        stopRinging();
+        callbackKept = true;
+        say(t("We could not reach you"),
+          t("We will try to call you back again later. You may close this page."));
       } else if (!callbackKept) {
         say(t("You are in line"), t("Please keep this page open."));
       }
@@ -149,30 +154,24 @@ function onMessage(msg) {
       show($("#position-box"), true);
       break;
     case "connected":
-      sessionId = msg.session_id;
-      setState("connected");
-      agentName = msg.agent_name || t("A duty lawyer");
-      $("#agent-name").textContent = agentName;
-      show($("#position-box"), false);
-      show(callbackBox, false);
-      show(inCall, true);
-      show(muteButton, true);
-      show($("#leave"), true);
-      say(t("Connected"), t("{name} is with you.", { name: agentName }));
-      if (msg.room && (room.room !== msg.room || joinedOn !== opens || !room.pc)) {
-        joinedOn = opens;
-        room.join(msg.room);
+      // A callback rings once: answered (even before a reload), it simply connects.
+      if (msg.callback && state !== "connected" && !(call && call.answered === msg.session_id)) {
+        ring(msg); // the lawyer calls back: the caller answers, or declines
+        break;
       }
+      connectCall(msg);
       break;
     case "callback_offered":
       showCallbackChoice(msg.reason);
       break;
     case "ended":
+      stopRinging();
       if (msg.survey) askRating(msg.session_id, msg.survey_token);
       finish(t("Finished"), {
         answered: t("Thank you for calling 12348."),
         abandoned: t("You left the line."),
         callback_done: t("We have called you back."),
+        callback_failed: t("We could not reach you."),
         voicemail: t("Your message was taken; a lawyer will answer by the next working day."),
         transferred: t("You were transferred."),
         expired: t("The request expired."),
@@ -191,6 +190,86 @@ function onMessage(msg) {
         detail.textContent = label("error", msg.code, t("Something went wrong; please try again."));
       }
       break;
+  }
+}
+
+// A callback rings the page: a repeating tone and an Answer / Decline choice, until
+// the caller chooses or the call ends.
+let ringing = null; // {msg, timer, audio}
+function ring(msg) {
+  sessionId = msg.session_id;
+  if (ringing) {
+    ringing.msg = msg;
+    return;
+  }
+  setState("ringing");
+  agentName = msg.agent_name || t("A duty lawyer");
+  say(t("A lawyer is calling you back"), "");
+  $("#ringing-who").textContent = t("{name} is calling you back.", { name: agentName });
+  show($("#position-box"), false);
+  show(callbackBox, false);
+  show($("#ringing"), true);
+  ringing = { msg, timer: null, audio: null };
+  const tone = () => {
+    try {
+      ringing.audio = ringing.audio || new AudioContext();
+      const ctx = ringing.audio;
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = 440;
+      gain.gain.setValueAtTime(0.2, ctx.currentTime);
+      gain.gain.setValueAtTime(0, ctx.currentTime + 0.8);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start();
+      osc.stop(ctx.currentTime + 0.8);
+    } catch {
+      // no sound here: the screen and the live region say it
+    }
+  };
+  tone();
+  ringing.timer = setInterval(tone, 3000);
+  $("#answer").focus({ preventScroll: true });
+}
+
+function stopRinging() {
+  if (!ringing) return null;
+  const { msg, timer, audio } = ringing;
+  clearInterval(timer);
+  if (audio) audio.close().catch(() => {});
+  ringing = null;
+  show($("#ringing"), false);
+  return msg;
+}
+
+$("#answer").addEventListener("click", async () => {
+  const msg = stopRinging();
+  if (!msg) return;
+  if (call) {
+    call.answered = msg.session_id;
+    sessionStorage.setItem(CALL_KEY, JSON.stringify(call));
+  }
+  await room.acquire(Boolean(call && call.media === "video"));
+  connectCall(msg);
+});
+$("#decline").addEventListener("click", () => {
+  if (!stopRinging() || !signaling) return;
+  signaling.send("end", { session_id: sessionId });
+});
+
+function connectCall(msg) {
+  sessionId = msg.session_id;
+  setState("connected");
+  agentName = msg.agent_name || t("A duty lawyer");
+  $("#agent-name").textContent = agentName;
+  show($("#position-box"), false);
+  show(callbackBox, false);
+  show(inCall, true);
+  show(muteButton, true);
+  show($("#leave"), true);
+  say(t("Connected"), t("{name} is with you.", { name: agentName }));
+  if (msg.room && (room.room !== msg.room || joinedOn !== opens || !room.pc)) {
+    joinedOn = opens;
+    room.join(msg.room);
   }
 }
 

@@ -29,6 +29,12 @@ from signaling.protocol.queue import (
     CallbackReason as CallbackReason,
 )
 from signaling.protocol.queue import (
+    CallbackResult as CallbackResult,
+)
+from signaling.protocol.queue import (
+    CallbackUnreached as CallbackUnreached,
+)
+from signaling.protocol.queue import (
     CancelReason as CancelReason,
 )
 from signaling.protocol.queue import (
@@ -255,6 +261,7 @@ ClientMessage = (
     | Reject
     | End
     | Transfer
+    | CallbackUnreached
     | Ping
     | JoinRoom
     | RoomAnswer
@@ -279,6 +286,7 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         Reject,
         End,
         Transfer,
+        CallbackUnreached,
         Ping,
         JoinRoom,
         RoomAnswer,

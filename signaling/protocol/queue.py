@@ -76,6 +76,15 @@ class QueuedReason(enum.StrEnum):
 
     TRANSFERRED = "transferred"  # the agent transferred the call
     AGENT_LOST = "agent_lost"  # the agent's connection was lost: back at the head
+    CALLBACK_RETRY = "callback_retry"  # a callback did not reach you: it is tried again
+
+
+class CallbackResult(enum.StrEnum):
+    """Why a callback did not reach the caller."""
+
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    WRONG_NUMBER = "wrong_number"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +162,21 @@ class End:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackUnreached:
+    """The agent ends a callback that reached nobody; with ``retry`` it is tried again
+    after the queue's retry delay (never for a wrong number, nor past the last attempt)."""
+
+    type: ClassVar[str] = "callback_unreached"
+    session_id: Id
+    result: CallbackResult
+    retry: bool = False
+
+    def __post_init__(self) -> None:
+        if self.retry and self.result is CallbackResult.WRONG_NUMBER:
+            raise ProtocolError(ErrorCode.BAD_FIELD, "retry: a wrong number is not tried again")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Transfer:
     """Blind transfer of a live session to a queue or to a named agent (exactly one)."""
 
@@ -200,6 +224,12 @@ class Connected:
     room: Id | None = None
     agent_name: Annotated[str, Text(1, 80)] | None = None
     channel: Channel | None = None
+    # A callback: which attempt this is, of how many; to the agent, whether the
+    # caller's page is open (it rings there) or the number must be dialled.
+    callback: bool | None = None
+    attempt: Count | None = None
+    attempts: Count | None = None
+    caller_online: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

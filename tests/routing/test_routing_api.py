@@ -169,6 +169,8 @@ class TestModelValidation:
             {"weight": 0},
             {"overflow_queue": QueueId("general")},
             {"overflow_queue": Q, "overflow_after_s": 10},
+            {"callback_attempts": 0},
+            {"callback_retry_s": -1},
         ],
     )
     def test_bad_queue(self, kwargs: dict) -> None:

@@ -596,6 +596,47 @@ class TestLongWait:
         rec = of(h.send(SessionEnded, session=SessionId("s1")), SessionRecorded)[0]
         assert rec.outcome is Outcome.CALLBACK_DONE
 
+    def test_a_callback_that_reached_nobody(self) -> None:
+        """An unreached callback is recorded ``callback_failed``; the agent is free at
+        once (no wrap-up) and takes the next caller; the handle-time average is kept."""
+        h = Harness(config(queue("labour", max_wait_s=120)))
+        h.sign_in("a1")
+        h.enqueue("s1", caller=CallerKey("13812345678"))
+        h.send(CallbackRequested, session=SessionId("s1"))
+        answer(h, "a1", "s1")
+        h.enqueue("s2")
+        h.advance(30)
+        aht = h.engine.snapshot()["queues"]["labour"]["aht"]
+        acts = h.send(SessionEnded, session=SessionId("s1"), reached=False)
+        (rec,) = of(acts, SessionRecorded)
+        assert (rec.session, rec.outcome, rec.agent) == ("s1", Outcome.CALLBACK_FAILED, "a1")
+        assert offers(acts) == [("a1", "s2")]
+        assert h.engine.presence(AgentId("a1")) is Presence.AVAILABLE
+        assert h.engine.snapshot()["queues"]["labour"]["aht"] == aht
+
+    def test_queued_as_a_callback_from_the_start(self) -> None:
+        """A callback tried again arrives as a callback: offered as one (masked number),
+        told no position, expiring like any callback; without a number it is refused."""
+        h = Harness()
+        acts = h.enqueue("s1:b2", caller=CallerKey("13812345678"), callback=True)
+        assert of(acts, TellPosition) == []
+        assert "cbx:s1:b2" in h.timers
+        offer = of(h.sign_in("a1"), OfferSession)[0]
+        assert (offer.session, offer.callback_number) == ("s1:b2", "138****5678")
+        with pytest.raises(InvalidRequest):
+            h.enqueue("s2", callback=True)
+        assert h.engine.session_state(SessionId("s2")) is None
+
+    def test_only_a_callback_can_be_unreached(self) -> None:
+        """A caller on the line was reached by definition: refused, nothing changes."""
+        h = Harness()
+        h.sign_in("a1")
+        h.enqueue("s1")
+        answer(h, "a1", "s1")
+        with pytest.raises(InvalidRequest):
+            h.send(SessionEnded, session=SessionId("s1"), reached=False)
+        assert h.engine.session_state(SessionId("s1")) == "in_session"
+
     def test_callback_session_gets_no_position_updates(self) -> None:
         """A caller who hung up for a callback is not told positions any more."""
         h = Harness(config(queue("labour", max_wait_s=10)))
