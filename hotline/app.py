@@ -33,6 +33,7 @@ from hotline.auth import (
     allow,
 )
 from hotline.contact import CallerTokenQuota, Contact, load_roster, routing_config
+from hotline.history import history_pass
 from hotline.history import routes as history_routes
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
@@ -139,6 +140,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         keep_number=functools.partial(keep_number, app),
         reveal_number=functools.partial(reveal_number, app),
         survey_token=functools.partial(survey_token, app),
+        history_pass=functools.partial(history_pass, app),
     )
     app.cleanup_ctx.append(_caller_quota)
     # The WebSocket authenticates its peers itself (staff cookie or caller token).

@@ -11,12 +11,20 @@ Wiring only (the queries are ``cases.history``, the recording rules
   (the session's agent, a case owner, supervisors and admins) and audits every attempt
   (``recording.read`` / ``recording.read_denied``); a refusal is 403, an unknown
   recording or file 404.
+- ``GET /api/sessions/{session_id}/earlier`` (agents, with ``X-History-Pass``): the
+  caller's earlier sessions from the same number, for the desk while that session is
+  offered to the agent. The pass is minted by the agent's signaling node as the
+  leader's ``offer`` reaches the agent's socket (``history_pass``), like the callback
+  number: only the agent the session is offered to holds one, for the ring time. It
+  names the session, the agent and the caller's number key (a keyed hash, never the
+  number); a missing, expired or someone else's pass is 403.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,10 +39,29 @@ from hotline.auth import allow
 from hotline.web import page, viewer_of
 from recordings.errors import RecordingAccessDenied, RecordingNotFound
 from recordings.store import open_recording
+from signaling.tokens import TokenError
 
 log = logging.getLogger("hotline.history")
 routes = web.RouteTableDef()
 RECORDING_ID_MAX = 64
+SESSION_ID_MAX = 64
+HISTORY_AUDIENCE = "caller_history"
+PASS_MARGIN_S = 10.0  # the desk asks as the offer arrives; a little slack for the fetch
+HISTORY_HEADER = "X-History-Pass"
+
+
+def history_pass(
+    app: web.Application, session_id: str, agent: str, caller: str, ring_s: float
+) -> str:
+    """``setup_signaling(history_pass=…)``: the pass of ``agent`` to the earlier sessions
+    of ``caller`` (a number key) while ``session_id`` rings on their desk."""
+    return app[keys.TOKENS].issue(
+        aud=HISTORY_AUDIENCE,
+        sub=agent,
+        scope=f"{session_id} {caller}",
+        ttl_s=max(0.0, ring_s) + PASS_MARGIN_S,
+        now=time.time(),
+    )
 
 
 def local_time(value: datetime | None, zone: ZoneInfo) -> str | None:
@@ -120,3 +147,33 @@ async def _open(request: web.Request) -> Any:
         raise web.HTTPNotFound(reason="Not Found") from None
     except RecordingAccessDenied:
         raise web.HTTPForbidden(reason="You do not have access to this page.") from None
+
+
+@routes.get("/api/sessions/{session_id}/earlier")
+@allow(AGENT_ROLES)
+async def earlier_sessions(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    assert viewer is not None
+    session_id = request.match_info["session_id"]
+    denied = web.json_response(
+        {
+            "error": "Only the agent this call is offered to may see the caller's earlier calls.",
+            "status": 403,
+        },
+        status=403,
+    )
+    if not 0 < len(session_id) <= SESSION_ID_MAX:
+        return denied
+    try:
+        claims = request.app[keys.TOKENS].verify(
+            request.headers.get(HISTORY_HEADER, ""), aud=HISTORY_AUDIENCE, now=time.time()
+        )
+    except TokenError:
+        return denied
+    passed_session, _, caller = claims.scope.partition(" ")
+    if passed_session != session_id or claims.sub != viewer.username or not caller:
+        return denied
+    zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
+    async with request.app[keys.DB].session() as session:
+        rows = await history.earlier_from_caller(session=session, caller=caller, before=session_id)
+    return web.json_response({"session_id": session_id, "sessions": [shown(r, zone) for r in rows]})

@@ -688,6 +688,7 @@ class Router:
                             phone=action.callback_number,
                             channel=p.Channel(session.channel) if session else None,
                             town=session.town if session else None,
+                            caller_ref=session.number if session else None,
                         ),
                     )
                 )

@@ -272,6 +272,10 @@ class Offer:
     phone: Annotated[str, Text(1, 24)] | None = None
     channel: Channel | None = None
     town: Id | None = None
+    # Between servers only: the leader names the caller's number key (``tel:…``), the
+    # agent's node replaces it with ``history_pass`` before the desk sees the offer.
+    caller_ref: Id | None = None
+    history_pass: Token | None = None  # GET /api/sessions/{id}/earlier, while it rings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

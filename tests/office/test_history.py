@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 
 from cases.db import Database
-from cases.models import AuditEntry
+from cases.models import AuditEntry, SessionRecord
+from hotline import keys
+from hotline.history import HISTORY_HEADER, history_pass
 from tests.app import AppClient, sign_in
+
+NUMBER = "tel:0123456789abcdef01234567"
 
 
 async def _audit(db: Database) -> list[tuple[str, str, str]]:
@@ -88,3 +94,73 @@ class TestRecordingLinks:
             ("wang", "recording.read", "recording:R-1"),
             ("sup", "recording.read", "recording:R-2"),
         ]
+
+
+class TestEarlierSessions:
+    """``GET /api/sessions/{id}/earlier``: only with the pass the agent's offer brought."""
+
+    async def _numbered(self, db: Database) -> None:
+        # S-1 (wang's) and S-3 came from the number of the live call S-live; S-2 did not.
+        async with db.session() as session:
+            for sid, caller in (("S-1", NUMBER), ("S-2", "tel:someoneelse"), ("S-3", NUMBER)):
+                row = await session.get(SessionRecord, sid)
+                assert row is not None
+                row.detail = {**row.detail, "caller": caller}
+
+    async def test_the_offered_agent_sees_the_numbers_earlier_sessions(
+        self, calls: Database, make_client: AppClient
+    ) -> None:
+        """With the pass: the number's sessions other than this one, newest first, by
+        whom (display names) and how they were closed; no number, no key, on screen."""
+        await self._numbered(calls)
+        client = await make_client()
+        assert await sign_in(client, "li") == 303
+        token = history_pass(client.app, "S-live", "li", NUMBER, 20.0)
+        response = await client.get("/api/sessions/S-live/earlier", headers={HISTORY_HEADER: token})
+        assert response.status == 200
+        body = await response.json()
+        assert [(s["id"], s["agent"], s["disposition"]) for s in body["sessions"]] == [
+            ("S-1", "WANG", "referred_legal_aid"),
+            ("S-3", "WANG", None),
+        ]
+        assert body["sessions"][0]["category"] == "labour_wages"
+        assert NUMBER not in await response.text()
+        # the pass of another session lists that session's earlier ones, never itself
+        own = history_pass(client.app, "S-1", "li", NUMBER, 20.0)
+        earlier = await (
+            await client.get("/api/sessions/S-1/earlier", headers={HISTORY_HEADER: own})
+        ).json()
+        assert [s["id"] for s in earlier["sessions"]] == ["S-3"]
+
+    async def test_everyone_else_is_refused(self, calls: Database, make_client: AppClient) -> None:
+        """No pass, a pass for another agent or another session, an expired or forged
+        pass: 403; a back-office officer 403; anonymous visitors and callers 401."""
+        await self._numbered(calls)
+        client = await make_client()
+        assert await sign_in(client, "li") == 303
+        url = "/api/sessions/S-live/earlier"
+        tokens = client.app[keys.TOKENS]
+        expired = tokens.issue(
+            aud="caller_history", sub="li", scope=f"S-live {NUMBER}", ttl_s=5, now=time.time() - 60
+        )
+        survey = tokens.issue(
+            aud="survey", sub="li", scope=f"S-live {NUMBER}", ttl_s=60, now=time.time()
+        )
+        for headers in (
+            {},
+            {HISTORY_HEADER: history_pass(client.app, "S-live", "wang", NUMBER, 20.0)},
+            {HISTORY_HEADER: history_pass(client.app, "S-other", "li", NUMBER, 20.0)},
+            {HISTORY_HEADER: expired},
+            {HISTORY_HEADER: survey},
+            {HISTORY_HEADER: "forged.pass"},
+        ):
+            assert (await client.get(url, headers=headers)).status == 403, headers
+        good = {HISTORY_HEADER: history_pass(client.app, "S-live", "wu", NUMBER, 20.0)}
+        back = await make_client()
+        assert await sign_in(back, "wu") == 303
+        assert (await back.get(url, headers=good)).status == 403
+        anonymous = await make_client()
+        assert (await anonymous.get(url, headers=good)).status == 401
+        caller_token = (await (await anonymous.post("/api/caller/token")).json())["token"]
+        as_caller = {**good, "Authorization": f"Bearer {caller_token}"}
+        assert (await anonymous.get(url, headers=as_caller)).status == 401
