@@ -17,7 +17,8 @@ Wiring only (the queries are ``cases.history``, the recording rules
   leader's ``offer`` reaches the agent's socket (``history_pass``), like the callback
   number: only the agent the session is offered to holds one, for the ring time. It
   names the session, the agent and the caller's number key (a keyed hash, never the
-  number); a missing, expired or someone else's pass is 403.
+  number); a missing, expired or someone else's pass is 403. Every attempt is audited
+  (``caller_history.read`` / ``caller_history.read_denied``, target ``session:<id>``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from cases import history
+from cases import audit, history
 from cases.models import AGENT_ROLES
 from hotline import keys
 from hotline.auth import allow
@@ -48,6 +49,8 @@ SESSION_ID_MAX = 64
 HISTORY_AUDIENCE = "caller_history"
 PASS_MARGIN_S = 10.0  # the desk asks as the offer arrives; a little slack for the fetch
 HISTORY_HEADER = "X-History-Pass"
+HISTORY_READ = "caller_history.read"
+HISTORY_READ_DENIED = "caller_history.read_denied"
 
 
 def history_pass(
@@ -155,25 +158,46 @@ async def earlier_sessions(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     assert viewer is not None
     session_id = request.match_info["session_id"]
-    denied = web.json_response(
-        {
-            "error": "Only the agent this call is offered to may see the caller's earlier calls.",
-            "status": 403,
-        },
-        status=403,
-    )
+    caller, refusal = _checked_pass(request, session_id)
+    async with request.app[keys.DB].session() as session:
+        await audit.record(
+            session=session,
+            actor=viewer.username,
+            actor_user_id=viewer.user_id,
+            action=HISTORY_READ_DENIED if refusal else HISTORY_READ,
+            target=f"session:{session_id}"[:200],
+            detail={"reason": refusal} if refusal else {},
+        )
+        if refusal is not None:
+            return web.json_response(
+                {
+                    "error": "Only the agent this call is offered to may see the caller's "
+                    "earlier calls.",
+                    "status": 403,
+                },
+                status=403,
+            )
+        rows = await history.earlier_from_caller(session=session, caller=caller, before=session_id)
+    zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
+    return web.json_response({"session_id": session_id, "sessions": [shown(r, zone) for r in rows]})
+
+
+def _checked_pass(request: web.Request, session_id: str) -> tuple[str, str | None]:
+    """(the pass's number key, ``None``) or ("", why the viewer may not see the earlier
+    sessions of ``session_id``'s caller)."""
+    viewer = viewer_of(request)
+    assert viewer is not None
     if not 0 < len(session_id) <= SESSION_ID_MAX:
-        return denied
+        return "", "bad session id"
     try:
         claims = request.app[keys.TOKENS].verify(
             request.headers.get(HISTORY_HEADER, ""), aud=HISTORY_AUDIENCE, now=time.time()
         )
-    except TokenError:
-        return denied
+    except TokenError as exc:
+        return "", f"pass: {exc}"[:200]
     passed_session, _, caller = claims.scope.partition(" ")
-    if passed_session != session_id or claims.sub != viewer.username or not caller:
-        return denied
-    zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
-    async with request.app[keys.DB].session() as session:
-        rows = await history.earlier_from_caller(session=session, caller=caller, before=session_id)
-    return web.json_response({"session_id": session_id, "sessions": [shown(r, zone) for r in rows]})
+    if passed_session != session_id or not caller:
+        return "", "pass for another session"
+    if claims.sub != viewer.username:
+        return "", "pass for another agent"
+    return caller, None

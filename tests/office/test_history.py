@@ -131,6 +131,14 @@ class TestEarlierSessions:
             await client.get("/api/sessions/S-1/earlier", headers={HISTORY_HEADER: own})
         ).json()
         assert [s["id"] for s in earlier["sessions"]] == ["S-3"]
+        async with calls.session() as session:
+            audited = await session.scalars(
+                select(AuditEntry).where(AuditEntry.action.startswith("caller_history."))
+            )
+            assert [(a.actor, a.action, a.target) for a in audited] == [
+                ("li", "caller_history.read", "session:S-live"),
+                ("li", "caller_history.read", "session:S-1"),
+            ]
 
     async def test_everyone_else_is_refused(self, calls: Database, make_client: AppClient) -> None:
         """No pass, a pass for another agent or another session, an expired or forged
@@ -164,3 +172,12 @@ class TestEarlierSessions:
         caller_token = (await (await anonymous.post("/api/caller/token")).json())["token"]
         as_caller = {**good, "Authorization": f"Bearer {caller_token}"}
         assert (await anonymous.get(url, headers=as_caller)).status == 401
+        async with calls.session() as session:
+            audited = list(
+                await session.scalars(
+                    select(AuditEntry).where(AuditEntry.action.startswith("caller_history."))
+                )
+            )
+        assert {a.action for a in audited} == {"caller_history.read_denied"}
+        assert [a.actor for a in audited] == ["li"] * 6  # the role check refuses wu first
+        assert audited[1].detail == {"reason": "pass for another agent"}
