@@ -297,7 +297,14 @@ def _ts(value: float | None) -> datetime | None:
 
 def _detail(action: RecordedCall) -> dict[str, Any]:
     detail: dict[str, Any] = {}
-    for name in ("caller", "resumed_from", "transferred_to", "town"):
+    for name in (
+        "caller",
+        "resumed_from",
+        "transferred_to",
+        "town",
+        "callback_attempt",
+        "callback_result",
+    ):
         value = getattr(action, name)
         if value is not None:
             detail[name] = value

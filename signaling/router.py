@@ -81,6 +81,9 @@ class RecordedCall(act.SessionRecorded):
 
     channel: str = p.Channel.WEB_VOICE.value
     town: str | None = None
+    # A callback: which attempt this leg was, and why it reached nobody (if it did not).
+    callback_attempt: int | None = None
+    callback_result: str | None = None
 
 
 @dataclass
@@ -779,7 +782,15 @@ class Router:
         if session is None:  # a session the router does not hold: the defaults
             fx.outcomes.append(RecordedCall(**fields))
         else:
-            fx.outcomes.append(RecordedCall(**fields, channel=session.channel, town=session.town))
+            fx.outcomes.append(
+                RecordedCall(
+                    **fields,
+                    channel=session.channel,
+                    town=session.town,
+                    callback_attempt=session.attempt if session.callback else None,
+                    callback_result=self.unreached.get(action.session),
+                )
+            )
         outcome = p.Outcome(action.outcome.value)
         if action.agent is not None and outcome in (
             p.Outcome.ANSWERED,

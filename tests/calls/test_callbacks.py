@@ -18,7 +18,7 @@ from hotline.app import create_app
 from hotline.contact import routing_config
 from tests.app import make_settings
 from tests.browser import chromium, serve
-from tests.calls.test_desk import signed_in
+from tests.calls.pages import caller_in_line, desk_ready
 
 pytestmark = pytest.mark.browser
 
@@ -37,13 +37,7 @@ def short_waits(tmp_path: Path) -> str:
 
 
 async def caller_keeps_a_place(browser: Browser, url: str) -> Page:
-    page = await (
-        await browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
-    ).new_page()
-    await page.goto(f"{url}/")
-    await page.fill("input[name=phone]", NUMBER)
-    await page.check("#recording-ok")
-    await page.click("#call")
+    page = await caller_in_line(browser, url, phone=NUMBER, wait=False)
     await page.locator("[data-testid=callback-box]").wait_for()
     await page.click("#want-callback")
     await page.locator("#status-text").filter(has_text="已为您保留位置").wait_for()
@@ -68,8 +62,7 @@ async def test_an_open_page_rings_and_the_caller_answers(
 ) -> None:
     app = await create_app(make_settings(seeded.url, tmp_path, **settings_env))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await signed_in(browser, url, "law")
-        await desk.locator("[data-testid=presence][data-state=break]").wait_for()
+        desk = await desk_ready(browser, url)
         caller = await caller_keeps_a_place(browser, url)
         await take_callback(desk)
         assert "正在响铃" in (await desk.text_content("#callback-where") or "")
@@ -93,8 +86,7 @@ async def test_a_closed_page_is_dialled_retried_and_closed(
 ) -> None:
     app = await create_app(make_settings(seeded.url, tmp_path, **settings_env))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await signed_in(browser, url, "law")
-        await desk.locator("[data-testid=presence][data-state=break]").wait_for()
+        desk = await desk_ready(browser, url)
         caller = await caller_keeps_a_place(browser, url)
         await caller.context.close()  # "you may close this page now"
         await take_callback(desk)
@@ -117,6 +109,10 @@ async def test_a_closed_page_is_dialled_retried_and_closed(
         rows = (await session.scalars(select(SessionRecord).order_by(SessionRecord.ended_at))).all()
     assert [r.outcome for r in rows] == [SessionOutcome.CALLBACK_FAILED] * 2
     assert rows[1].id == f"{rows[0].id}:b2"
+    assert [(r.detail["callback_attempt"], r.detail["callback_result"]) for r in rows] == [
+        (1, "no_answer"),
+        (2, "wrong_number"),
+    ]
 
 
 async def test_the_callback_keeps_its_place_ahead_of_a_later_caller(
@@ -126,14 +122,9 @@ async def test_the_callback_keeps_its_place_ahead_of_a_later_caller(
     lawyer frees up, the callback is offered first, with the full number."""
     app = await create_app(make_settings(seeded.url, tmp_path, **settings_env))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await signed_in(browser, url, "law")
-        await desk.locator("[data-testid=presence][data-state=break]").wait_for()
+        desk = await desk_ready(browser, url)
         first = await caller_keeps_a_place(browser, url)
-        second = await (await browser.new_context(locale="zh-CN")).new_page()
-        await second.goto(f"{url}/")
-        await second.check("#recording-ok")
-        await second.click("#call")
-        await second.locator("#call-status[data-state=queued]").wait_for()
+        await caller_in_line(browser, url)
         await first.context.close()
         await desk.click("#go-available")
         offer = desk.locator("[data-testid=offers] li.offer")

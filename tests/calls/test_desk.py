@@ -8,12 +8,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page
 
 from cases.db import Database
 from hotline.app import create_app
-from tests.app import PASSWORD, make_settings
+from tests.app import make_settings
 from tests.browser import chromium, serve
+from tests.calls.pages import caller_in_line, desk_ready, signed_in, take_first_offer
 
 pytestmark = pytest.mark.browser
 
@@ -21,16 +21,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/hotline.sqlite3"
-
-
-async def signed_in(browser: Browser, url: str, username: str) -> Page:
-    page = await (await browser.new_context(locale="zh-CN")).new_page()
-    await page.goto(f"{url}/signin?next=/agent")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{url}/agent")
-    return page
 
 
 class TestDesk:
@@ -111,15 +101,9 @@ class TestLawyerLost:
         says the lawyer's connection dropped and that they are first in line again."""
         app = await create_app(make_settings(seeded.url, tmp_path))
         async with serve(app) as url, chromium(chromium_path) as browser:
-            agent = await signed_in(browser, url, "law")
-            await agent.locator("[data-testid=presence][data-state=break]").wait_for()
-            caller = await (await browser.new_context(locale="zh-CN")).new_page()
-            await caller.goto(f"{url}/")
-            await caller.check("#recording-ok")
-            await caller.click("#call")
-            await caller.locator("#call-status[data-state=queued]").wait_for()
-            await agent.click("#go-available")
-            await agent.locator("[data-testid=offers] li.offer button.accept").click()
+            agent = await desk_ready(browser, url)
+            caller = await caller_in_line(browser, url)
+            await take_first_offer(agent)
             await caller.locator("#call-status[data-state=connected]").wait_for()
             assert await caller.locator("[data-testid=in-call]").is_visible()
             await agent.context.close()

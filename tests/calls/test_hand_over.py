@@ -12,9 +12,9 @@ import pytest
 
 from cases.db import Database
 from hotline.app import create_app
-from tests.app import PASSWORD, make_settings
+from tests.app import make_settings
 from tests.browser import chromium, serve
-from tests.calls.test_desk import signed_in
+from tests.calls.pages import caller_in_line, desk_ready, signed_in, take_first_offer
 
 pytestmark = pytest.mark.browser
 
@@ -24,20 +24,10 @@ async def test_referral_ticket_rating_and_callback_ticket(
 ) -> None:
     app = await create_app(make_settings(seeded.url, tmp_path))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await signed_in(browser, url, "law")
-        await desk.locator("[data-testid=presence][data-state=break]").wait_for()
-        caller = await (
-            await browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
-        ).new_page()
-        await caller.goto(f"{url}/")
-        await caller.check("#recording-ok")
-        await caller.click("#call")
-        await caller.locator("#call-status[data-state=queued]").wait_for()
-        await desk.click("#go-available")
-        await desk.locator("[data-testid=offers] li.offer button.accept").click()
+        desk = await desk_ready(browser, url)
+        caller = await caller_in_line(browser, url)
+        session = await take_first_offer(desk)
         await caller.locator("#call-status[data-state=connected]").wait_for()
-        session = await desk.text_content("[data-testid=live-session]")
-        assert session
 
         await desk.click("#end-session")
         form = desk.locator("[data-testid=disposition]")
@@ -54,12 +44,7 @@ async def test_referral_ticket_rating_and_callback_ticket(
         await survey.locator("button[value='2']").click()
         await caller.locator("#status-detail").filter(has_text="谢谢您的评价").wait_for()
 
-        office = await (await browser.new_context(locale="zh-CN")).new_page()
-        await office.goto(f"{url}/signin?next=/tickets")
-        await office.fill("input[name=username]", "sup")
-        await office.fill("input[name=password]", PASSWORD)
-        await office.click("button[type=submit]")
-        await office.wait_for_url(f"{url}/tickets")
+        office = await signed_in(browser, url, "sup", "/tickets")
         tickets = office.locator("[data-testid=tickets] li.ticket")
         kinds = [k.strip() for k in await tickets.locator(".kind").all_text_contents()]
         assert "转办" in kinds, kinds
@@ -94,17 +79,9 @@ async def test_notes_carry_over_and_a_booked_callback_needs_its_time(
     asks when (refused without it, with the reason on screen), then is recorded."""
     app = await create_app(make_settings(seeded.url, tmp_path))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await signed_in(browser, url, "law")
-        await desk.locator("[data-testid=presence][data-state=break]").wait_for()
-        caller = await (await browser.new_context(locale="zh-CN")).new_page()
-        await caller.goto(f"{url}/")
-        await caller.check("#recording-ok")
-        await caller.click("#call")
-        await caller.locator("#call-status[data-state=queued]").wait_for()
-        await desk.click("#go-available")
-        await desk.locator("[data-testid=offers] li.offer button.accept").click()
-        await desk.locator("[data-testid=live]").wait_for()
-        session = await desk.text_content("[data-testid=live-session]")
+        desk = await desk_ready(browser, url)
+        await caller_in_line(browser, url)
+        session = await take_first_offer(desk)
         await desk.fill("#live-notes", "来电人需要周五前回电")
         await desk.click("#end-session")
         form = desk.locator("[data-testid=disposition]")
