@@ -15,7 +15,7 @@ from hotline.app import create_app
 from signaling.web import SIGNALING
 from tests.app import make_settings
 from tests.browser import chromium, serve
-from tests.calls.test_desk import signed_in
+from tests.calls.pages import signed_in
 from tests.office.helpers import add_session, add_user
 
 pytestmark = pytest.mark.browser
