@@ -546,6 +546,10 @@ class Router:
                     queue=msg.to_queue.value if msg.to_queue else old.queue,
                     priority=old.priority,
                     language=old.language,
+                    # the same caller, on the same channel, from the same place
+                    number=old.number,
+                    channel=old.channel,
+                    town=old.town,
                 )
                 try:
                     self._handle(
