@@ -227,7 +227,7 @@ class Node:
         offer = p.parse_server(payload) if payload.startswith(_OFFER_PREFIX) else None
         if isinstance(offer, p.Offer) and offer.caller_ref is not None:
             # The leader offered this session to this connection's agent: only now may
-            # the desk look up the caller's earlier sessions, and the key stays here.
+            # the desk look up the caller's earlier sessions (the pass, signed, names them).
             agent = conn.identity.agent_id
             granted: str | None = None
             if self.history_pass is not None and agent is not None:
