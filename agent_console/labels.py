@@ -96,6 +96,7 @@ CALLBACK_RESULT: Mapping[str, str] = {
 OFFER_KIND: Mapping[str, str] = {
     "call": N_("Incoming call"),
     "callback": N_("Callback"),
+    "consult": N_("A colleague asks you to consult / join a three-way call"),
 }
 # The codes of signaling.errors.ErrorCode, as a caller or an agent reads them.
 ERROR: Mapping[str, str] = {
@@ -111,6 +112,7 @@ ERROR: Mapping[str, str] = {
     "bad_token": N_("Your access has expired; please reload the page."),
     "rate_limited": N_("Too many requests; please wait a moment."),
     "unavailable": N_("The service is busy; please try again shortly."),
+    "nobody_eligible": N_("Nobody who could take it is signed in now."),
 }
 # The back office (cases.tickets, cases.dispositions; docs/back-office.md).
 TICKET_STATUS: Mapping[str, str] = {

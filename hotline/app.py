@@ -40,6 +40,8 @@ from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
 from hotline.office import keep_number, known_town, reveal_number, setup_office, survey_token
 from hotline.proxies import forwarded_middleware
+from hotline.recordings_web import discard_voicemail
+from hotline.recordings_web import routes as recording_routes
 from hotline.rooms import MediaRooms
 from hotline.settings import Settings
 from hotline.web import routes, security_middleware
@@ -92,6 +94,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(routes)
     app.router.add_routes(media_routes)
     app.router.add_routes(history_routes)
+    app.router.add_routes(recording_routes)
     setup_office(app, settings.secret_key)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     await _setup_contact_centre(app, settings)
@@ -138,6 +141,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         # The record behind the caller's town and the callback number store (hotline.office).
         known_town=functools.partial(known_town, app),
         keep_number=functools.partial(keep_number, app),
+        discard_recording=functools.partial(discard_voicemail, app),
         reveal_number=functools.partial(reveal_number, app),
         survey_token=functools.partial(survey_token, app),
         history_pass=functools.partial(history_pass, app),

@@ -1,16 +1,12 @@
 """Looking back: the duty lawyer's own sessions and the recordings of them.
 
-Wiring only (the queries are ``cases.history``, the recording rules
-``recordings.store.open_recording``):
+Wiring only (the queries are ``cases.history``; recordings play through
+``hotline.recordings_web``):
 
 - ``GET /agent/history`` (agents): the agent's own recent sessions, newest first: when,
   category, town, channel, outcome, duration, disposition, and a link to each recording
-  of the call (the agent's own calls only, so every link shown is one they may open).
-- ``GET /recordings/{recording_id}/{n}`` (signed-in staff): the ``n``-th file (from 1,
-  by participant) of a recording, as WebM. ``open_recording`` decides who may read it
-  (the session's agent, a case owner, supervisors and admins) and audits every attempt
-  (``recording.read`` / ``recording.read_denied``); a refusal is 403, an unknown
-  recording or file 404.
+  of the call (the agent's own calls only, so every link shown is one they may open):
+  ``hotline.recordings_web``'s ``GET /api/recordings/{id}/files/{n}``, audited there.
 - ``GET /api/sessions/{session_id}/earlier`` (agents, with ``X-History-Pass``): the
   caller's earlier sessions from the same number, for the desk while that session is
   offered to the agent. The pass is minted by the agent's signaling node as the
@@ -23,11 +19,9 @@ Wiring only (the queries are ``cases.history``, the recording rules
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,9 +31,8 @@ from cases import audit, history
 from cases.models import AGENT_ROLES
 from hotline import keys
 from hotline.auth import allow
+from hotline.recordings_web import file_url
 from hotline.web import page, viewer_of
-from recordings.errors import RecordingAccessDenied, RecordingNotFound
-from recordings.store import open_recording
 from signaling.tokens import TokenError
 
 log = logging.getLogger("hotline.history")
@@ -106,50 +99,18 @@ async def history_page(request: web.Request) -> web.Response:
     zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
     async with request.app[keys.DB].session() as session:
         rows = await history.agent_sessions(session=session, agent_user_id=viewer.user_id)
-    sessions = [{**shown(r, zone), "recordings": r.recordings} for r in rows]
+    sessions = [
+        {
+            **shown(r, zone),
+            "recordings": [
+                file_url(recording_id, index)
+                for recording_id, files in r.recordings
+                for index in range(files)
+            ],
+        }
+        for r in rows
+    ]
     return page(request, "history.html", sessions=sessions)
-
-
-@routes.get("/recordings/{recording_id}/{n}")
-@allow("signed-in")  # who may read a recording: open_recording decides, and audits
-async def recording_file(request: web.Request) -> web.StreamResponse:
-    view = await _open(request)
-    number = request.match_info["n"]
-    if not number.isdigit() or not 1 <= int(number) <= len(view.files):
-        raise web.HTTPNotFound(reason="Not Found")
-    root = request.app[keys.SETTINGS].data_dir / "recordings"
-    path = await asyncio.to_thread(_inside, Path(view.files[int(number) - 1].path), root)
-    if path is None:
-        log.warning("recording_file_missing", extra={"recording": view.recording_id})
-        raise web.HTTPNotFound(reason="Not Found")
-    response = web.FileResponse(path, headers={"Content-Type": "video/webm"})
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-def _inside(path: Path, root: Path) -> Path | None:
-    """``path`` resolved, if it is a file under ``root`` (never anything else on disk)."""
-    path, root = path.resolve(), root.resolve()
-    return path if path.is_relative_to(root) and path.is_file() else None
-
-
-async def _open(request: web.Request) -> Any:
-    viewer = viewer_of(request)
-    assert viewer is not None
-    recording_id = request.match_info["recording_id"]
-    if not 0 < len(recording_id) <= RECORDING_ID_MAX:
-        raise web.HTTPNotFound(reason="Not Found")
-    try:
-        return await open_recording(
-            request.app[keys.DB],
-            recording_id=recording_id,
-            viewer_user_id=viewer.user_id,
-            viewer_name=viewer.username,
-        )
-    except RecordingNotFound:
-        raise web.HTTPNotFound(reason="Not Found") from None
-    except RecordingAccessDenied:
-        raise web.HTTPForbidden(reason="You do not have access to this page.") from None
 
 
 @routes.get("/api/sessions/{session_id}/earlier")

@@ -31,6 +31,8 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_console.i18n import N_, use_locale
 from agent_console.i18n import gettext as _
@@ -38,6 +40,7 @@ from cases import callbacks, dispositions, surveys, tickets, towns
 from cases.models import (
     AGENT_ROLES,
     BACK_OFFICE_ROLES,
+    CallbackNumber,
     Office,
     Ticket,
     TicketKind,
@@ -48,7 +51,10 @@ from cases.phone import mask
 from hotline import keys
 from hotline.auth import PUBLIC, Handler, allow
 from hotline.contact import CALLER_AUDIENCE, caller_claims
+from hotline.recordings_web import file_url
 from hotline.web import locale_of, page, viewer_of
+from recordings.store import recordings_of_rooms
+from rooms.model import voicemail_room
 from signaling.identity import Identity
 from signaling.protocol import Category
 from signaling.tokens import TokenError
@@ -193,7 +199,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def ticket_json(ticket: Ticket, now: datetime, due: tickets.DueTimes) -> dict[str, Any]:
+def ticket_json(
+    ticket: Ticket,
+    now: datetime,
+    due: tickets.DueTimes,
+    attached: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A ticket as JSON; ``attached`` (``_attachments``): a voicemail's number and voice."""
+    attached = attached or {}
     return {
         "id": ticket.id,
         "kind": ticket.kind,
@@ -201,7 +214,10 @@ def ticket_json(ticket: Ticket, now: datetime, due: tickets.DueTimes) -> dict[st
         "office": ticket.department,
         "session_id": ticket.session_id,
         "body": ticket.body,
-        "caller_phone": mask(ticket.caller_phone) if ticket.caller_phone else None,
+        "caller_phone": mask(ticket.caller_phone)
+        if ticket.caller_phone
+        else attached.get("caller_phone"),
+        "recording": attached.get("recording"),
         "created_at": _iso(ticket.created_at),
         "due_at": _iso(tickets.due_at(ticket, due)),
         "ack_due_at": _iso(ticket.ack_due_at),
@@ -243,18 +259,61 @@ class _Filters:
         return urlencode({k: v for k, v in items.items() if v})
 
 
-async def _list(request: web.Request, filters: _Filters) -> tuple[list[Ticket], datetime]:
+async def _list(
+    request: web.Request, filters: _Filters
+) -> tuple[list[Ticket], datetime, dict[int, dict[str, Any]]]:
     now = utcnow()
     async with request.app[keys.DB].session() as session:
-        rows = await tickets.listing(
-            session=session,
-            now=now,
-            due=request.app[keys.SETTINGS].ticket_due,
-            office=filters.office,
-            status=filters.status,
-            overdue=filters.overdue,
+        rows = list(
+            await tickets.listing(
+                session=session,
+                now=now,
+                due=request.app[keys.SETTINGS].ticket_due,
+                office=filters.office,
+                status=filters.status,
+                overdue=filters.overdue,
+            )
         )
-    return list(rows), now
+        attached = await _attachments(session, rows)
+    return rows, now, attached
+
+
+async def _attachments(session: AsyncSession, rows: list[Ticket]) -> dict[int, dict[str, Any]]:
+    """What a voicemail ticket carries besides its text: the number the caller gave
+    (kept sealed under the session, ``cases.callbacks``; shown masked) and the voice
+    message recorded in the session's voicemail room (its newest recording)."""
+    voicemails = {
+        t.id: t.session_id for t in rows if t.kind == TicketKind.VOICEMAIL and t.session_id
+    }
+    if not voicemails:
+        return {}
+    roots = {sid: sid.partition(":")[0] for sid in voicemails.values()}
+    found = await session.execute(
+        select(CallbackNumber.session_id, CallbackNumber.masked).where(
+            CallbackNumber.session_id.in_(set(roots.values()))
+        )
+    )
+    numbers = dict(found.all())
+    recorded = await recordings_of_rooms(
+        session=session, rooms=[voicemail_room(sid) for sid in voicemails.values()]
+    )
+    out: dict[int, dict[str, Any]] = {}
+    for ticket_id, sid in voicemails.items():
+        refs = recorded.get(voicemail_room(sid), [])
+        voice = refs[0] if refs else None
+        out[ticket_id] = {
+            "caller_phone": numbers.get(roots[sid]),
+            "recording": None
+            if voice is None or not voice.files
+            else {
+                "id": voice.recording_id,
+                "url": file_url(voice.recording_id),
+                "duration_s": round((voice.ended_at - voice.started_at).total_seconds(), 1)
+                if voice.ended_at is not None
+                else None,
+            },
+        }
+    return out
 
 
 # ---------------------------------------------------------------- the page
@@ -265,7 +324,7 @@ async def tickets_page(request: web.Request) -> web.Response:
     filters = _Filters(request.query)
     if filters.error is not None:
         raise web.HTTPBadRequest(reason="Unknown filter.")
-    rows, now = await _list(request, filters)
+    rows, now, attached = await _list(request, filters)
     settings = request.app[keys.SETTINGS]
     zone = ZoneInfo(settings.timezone)
 
@@ -275,7 +334,7 @@ async def tickets_page(request: web.Request) -> web.Response:
 
     shown = [
         {
-            **ticket_json(t, now, settings.ticket_due),
+            **ticket_json(t, now, settings.ticket_due, attached.get(t.id)),
             "due_local": local(tickets.due_at(t, settings.ticket_due)),
             "ack_due_local": local(t.ack_due_at),
         }
@@ -368,9 +427,11 @@ async def tickets_api(request: web.Request) -> web.Response:
     filters = _Filters(request.query)
     if filters.error is not None:
         return _bad(_("Unknown filter."), field=filters.error)
-    rows, now = await _list(request, filters)
+    rows, now, attached = await _list(request, filters)
     due = request.app[keys.SETTINGS].ticket_due
-    return web.json_response({"tickets": [ticket_json(t, now, due) for t in rows]})
+    return web.json_response(
+        {"tickets": [ticket_json(t, now, due, attached.get(t.id)) for t in rows]}
+    )
 
 
 @routes.post("/api/tickets/{ticket_id}/transition")

@@ -17,7 +17,10 @@ are in it; never callers.
 Everything else about a room is its policy's (``rooms.Room``, one per media room): who
 hears whom (hold, mute: ``SetRoute`` cells media
 applies), who may mute, hold or record, and that a hotline call's room (``R-<session>``)
-is recorded from its first join and cannot stop recording until it closes. This module
+is recorded from its first join and cannot stop recording until it closes. A voicemail
+room (``V-<session>``) is recorded the same way, for its caller alone, until its limit:
+the policy's ``StartRecording.limit_s`` arms a timer here (the policy has no clock) that
+feeds it ``RecordingLimitReached``, which stops the recording and tells the caller. This module
 feeds the policy what happened, refuses what it refuses (``room_error``), and carries
 out what it returns: routes on the media room, recording on the media room (media
 announces ``recording_started`` to everyone before the files start, and to whoever joins
@@ -72,8 +75,12 @@ OVERSEERS = frozenset(role.value for role in SUPERVISOR_ROLES)
 class MediaRooms:
     """The ``RoomService`` of this process (``app[keys.ROOMS]``)."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, *, recording_limit_s: float | None = None) -> None:
+        """``recording_limit_s`` overrides every room kind's recording limit (tests)."""
         self._app = app
+        self.recording_limit_s = recording_limit_s
+        # room -> the timer that stops its recording at the policy's limit
+        self._limits: dict[str, asyncio.TimerHandle] = {}
         # room -> participant id -> the connection that holds the seat now
         self.peers: dict[str, dict[str, RoomPeer]] = {}
         # room -> its policy (roles, hold, mutes, recording): the one place they are kept
@@ -107,11 +114,16 @@ class MediaRooms:
             raise RoomRefused(Code.NOT_ALLOWED, str(exc)) from exc
         except BadState as exc:
             raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
+        pid = peer.participant_id
+        policy = self.policies.get(room) or self._policy(room)
+        try:
+            policy.check_join(ParticipantId(pid), role)  # before media hears of it
+        except NotAllowed as exc:
+            raise RoomRefused(Code.NOT_ALLOWED, str(exc)) from exc
         try:
             media_room = self.manager.get_or_create(room)
         except RoomFullError as exc:
             raise RoomRefused(Code.ROOM_FULL, str(exc)) from exc
-        pid = peer.participant_id
         seats = self.peers.setdefault(room, {})
         previous = seats.get(pid)
         seats[pid] = peer  # before media's join: a recording announce may come during it
@@ -142,9 +154,7 @@ class MediaRooms:
             self._joining.discard((room, pid))
         if previous is not None and previous is not peer:
             previous.send(p.RoomLeft(room=room))  # replaced by this newer connection
-        policy = self.policies.get(room)
-        if policy is None:
-            policy = self.policies[room] = Policy(room)
+        policy = self.policies.setdefault(room, policy)
         actions = policy.handle(rev.Joined(ParticipantId(pid), role, identity.display_name))
         # The notices go out after the Node has sent ``room_joined`` (this returns to it
         # without yielding), so a joiner learns who is there once it is in.
@@ -231,7 +241,42 @@ class MediaRooms:
 
     async def aclose(self) -> None:
         """Wait for rooms being closed (application shutdown)."""
+        for handle in self._limits.values():
+            handle.cancel()
+        self._limits.clear()
         await asyncio.gather(*self._closing, return_exceptions=True)
+
+    # -- recording limits ---------------------------------------------------------------
+
+    def _policy(self, room: str) -> Policy:
+        return Policy(room, recording_limit_s=self.recording_limit_s)
+
+    def _arm_limit(self, room: str, limit_s: float) -> None:
+        self._disarm_limit(room)
+        loop = asyncio.get_running_loop()
+        self._limits[room] = loop.call_later(limit_s, self._limit_due, room)
+
+    def _disarm_limit(self, room: str) -> None:
+        handle = self._limits.pop(room, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _limit_due(self, room: str) -> None:
+        self._limits.pop(room, None)
+        task = asyncio.get_running_loop().create_task(
+            self._at_limit(room), name=f"recording limit {room}"
+        )
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _at_limit(self, room: str) -> None:
+        """The recording ran its limit: the policy stops it and tells the room."""
+        try:
+            await self._decide(room, rev.RecordingLimitReached())
+        except RoomRefused as exc:  # the room closed or stopped meanwhile
+            log.info("recording_limit_late", extra={"room": room, "detail": exc.detail})
+            return
+        log.info("recording_limit", extra={"room": room})
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -263,8 +308,12 @@ class MediaRooms:
                     # media announces (recording_started) before the files start; a room
                     # rejoined before media closed it may still be recording
                     await media_room.start_recording(session_id=session_of(room))
-                elif isinstance(action, ra.StopRecording) and media_room.recording is not None:
-                    await media_room.stop_recording()
+                    if action.limit_s is not None:
+                        self._arm_limit(room, action.limit_s)
+                elif isinstance(action, ra.StopRecording):
+                    self._disarm_limit(room)
+                    if media_room.recording is not None:
+                        await media_room.stop_recording()
         except RecordingError as exc:
             raise RoomRefused(Code.BAD_STATE, str(exc)) from exc
         finally:
@@ -315,6 +364,7 @@ class MediaRooms:
             return  # someone joined meanwhile
         self.peers.pop(room, None)
         self.policies.pop(room, None)
+        self._disarm_limit(room)
         manager = self._app.get(keys.MEDIA)
         if manager is not None and room in manager.rooms and not manager.rooms[room].participants:
             await manager.close_room(room)
@@ -365,6 +415,7 @@ _NOTICES = {
     ra.Notice.ON_HOLD: p.Notice.ON_HOLD,
     ra.Notice.RESUMED: p.Notice.RESUMED,
     ra.Notice.RECORDED: p.Notice.RECORDING,
+    ra.Notice.RECORDING_LIMIT: p.Notice.RECORDING_LIMIT,
 }
 
 

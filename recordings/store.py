@@ -16,7 +16,16 @@ participant who leaves and comes back during one recording gets a second file
 (``media.recording.RoomRecording.add``), and both must be kept.
 
 Who may read a recording: active supervisors and admins; the agent of the session the
-recording belongs to; the owner of a case opened for that session.
+recording belongs to; the owner of a case opened for that session; back-office staff,
+the recordings of a session that left a voicemail ticket (the voice message they
+answer: the session was never answered, so it has no call recording).
+
+``recordings_of_rooms``: the recordings of some rooms (the voicemail rooms of the
+tickets a page lists), newest first, for a page to link to.
+
+``discard_room``: delete a room's recordings, files and rows (a voice message its caller
+cancelled or hung up on: nobody is to hear it), audited as ``recording.discarded``; a
+file outside the recordings directory is never touched.
 """
 
 from __future__ import annotations
@@ -34,7 +43,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cases import audit, staff
 from cases.db import Database
-from cases.models import SUPERVISOR_ROLES, Case, Recording, RecordingFile, Role, SessionRecord
+from cases.models import (
+    SUPERVISOR_ROLES,
+    Case,
+    Recording,
+    RecordingFile,
+    Role,
+    SessionRecord,
+    Ticket,
+    TicketKind,
+)
 from recordings.errors import (
     RecordingAccessDenied,
     RecordingConflict,
@@ -46,6 +64,7 @@ from recordings.model import RecordedParticipant
 
 log = logging.getLogger("recordings.store")
 
+DISCARD_ACTION = "recording.discarded"
 READ_ACTION = "recording.read"
 READ_DENIED_ACTION = "recording.read_denied"
 READ_ANY = SUPERVISOR_ROLES
@@ -277,6 +296,14 @@ async def _may_read(
         return True
     if row.session_id is None:
         return False
+    if Role.BACK_OFFICE in roles:
+        voicemail = await session.scalar(
+            select(Ticket.id).where(
+                Ticket.session_id == row.session_id, Ticket.kind == TicketKind.VOICEMAIL.value
+            )
+        )
+        if voicemail is not None:
+            return True
     live = await session.get(SessionRecord, row.session_id)
     if live is not None and live.agent_user_id == user_id:
         return True
@@ -284,6 +311,77 @@ async def _may_read(
         select(Case.id).where(Case.session_id == row.session_id, Case.owner_user_id == user_id)
     )
     return owner is not None
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """A recording a page may link to (reading it is ``open_recording``'s, audited)."""
+
+    recording_id: str
+    room_id: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    files: int
+
+
+async def recordings_of_rooms(
+    *, session: AsyncSession, rooms: list[str]
+) -> dict[str, list[RecordingRef]]:
+    """Each room's recordings, newest first (rooms without any are left out)."""
+    if not rooms:
+        return {}
+    rows = await session.scalars(
+        select(Recording).where(Recording.room_id.in_(rooms)).order_by(Recording.started_at.desc())
+    )
+    found: dict[str, list[RecordingRef]] = {}
+    for row in rows:
+        found.setdefault(row.room_id, []).append(
+            RecordingRef(
+                recording_id=row.id,
+                room_id=row.room_id,
+                started_at=_utc(row.started_at),
+                ended_at=_utc(row.ended_at) if row.ended_at is not None else None,
+                files=len(row.files),
+            )
+        )
+    return found
+
+
+async def discard_room(db: Database, *, room_id: str, recording_dir: Path, actor: str) -> int:
+    """Delete every recording of ``room_id`` (files first, then rows); how many."""
+    root = await asyncio.to_thread(recording_dir.resolve)
+    try:
+        async with db.session() as session:
+            rows = list(
+                await session.scalars(select(Recording).where(Recording.room_id == room_id))
+            )
+            for row in rows:
+                paths = [Path(f.path) for f in row.files]
+                if row.manifest_path:
+                    paths.append(Path(row.manifest_path))
+                for path in paths:
+                    await asyncio.to_thread(_unlink_inside, path, root)
+                await session.delete(row)
+                await audit.record(
+                    session=session,
+                    actor=actor[:100],
+                    action=DISCARD_ACTION,
+                    target=f"recording:{row.id}"[:200],
+                    detail={"room": room_id, "session": row.session_id, "files": len(paths)},
+                )
+    except SQLAlchemyError as exc:
+        raise RecordingStoreError(f"cannot discard the recordings of {room_id}: {exc}") from exc
+    return len(rows)
+
+
+def _unlink_inside(path: Path, root: Path) -> None:
+    path = path.resolve()
+    if path.is_relative_to(root):
+        path.unlink(missing_ok=True)
+        if path.parent != root and not any(path.parent.iterdir()):
+            path.parent.rmdir()  # the recording's own directory, now empty
+    else:
+        log.warning("recording_file_outside", extra={"path": str(path)})
 
 
 def _view(row: Recording) -> RecordingView:
@@ -307,12 +405,16 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 __all__ = [
+    "DISCARD_ACTION",
     "READ_ACTION",
     "READ_DENIED_ACTION",
     "DatabaseRecordingSink",
     "IntegrityProblem",
     "RecordedFileView",
+    "RecordingRef",
     "RecordingView",
+    "discard_room",
     "open_recording",
+    "recordings_of_rooms",
     "verify_integrity",
 ]

@@ -34,6 +34,7 @@ class Notice(enum.StrEnum):
     RESUMED = "resumed"  # ``participant`` is off hold
     RECORDED = "recording"  # this room is recorded while it lasts; it cannot be stopped
     RECORDING_STOPPED = "recording_stopped"
+    RECORDING_LIMIT = "recording_limit"  # the recording reached its limit and stopped
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,7 +53,12 @@ class Notify(Action):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StartRecording(Action):
-    """Record everyone (media announces it to them before the files start)."""
+    """Record everyone (media announces it to them before the files start).
+
+    ``limit_s``: feed ``RecordingLimitReached`` after this many seconds (None: no limit).
+    """
+
+    limit_s: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,13 +6,15 @@ monitors: hears everyone and is heard by nobody. The caller of
 an answered call enters that call's room (``connected`` granted it to the connection
 until ``ended``) as ``caller``, and may be the first. An invited party enters only the
 room its room token was issued for, as ``party``, once it is open. A caller's own token
-is for the queue: it admits to no room.
+is for the queue: it admits to no room. A voicemail room (``V-<session>``) is the
+waiting caller's alone: only the connection it was granted to (``voicemail_room``)
+enters it, as ``caller``; staff do not (a message is heard from its ticket).
 """
 
 from __future__ import annotations
 
 from rooms.errors import BadState, NotAllowed
-from rooms.model import Role
+from rooms.model import Role, RoomKind, kind_of
 
 
 def admit(
@@ -30,6 +32,10 @@ def admit(
     room its token admits to (``None``: none); ``is_open``: someone opened it already;
     ``agent``: the staff member has an agent role.
     """
+    if kind_of(room) is RoomKind.VOICEMAIL:
+        if not granted:
+            raise NotAllowed("a voicemail room is its caller's alone")
+        return Role.CALLER
     if staff:
         return Role.HOST if agent else Role.SUPERVISOR
     if granted:

@@ -56,3 +56,9 @@ class RecordingAsked(Event):
 
     by: ParticipantId
     on: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordingLimitReached(Event):
+    """The recording has run for its kind's limit (``Room.recording_limit_s``); media's
+    clock says so, the room has none."""

@@ -44,25 +44,48 @@ class RoomKind(enum.StrEnum):
     """What the room is for, told by its id's prefix."""
 
     CALL = "call"  # R-<session id>: a hotline call (signaling.router.call_room)
+    VOICEMAIL = "voicemail"  # V-<session id>: a waiting caller's recorded message
     MEETING = "meeting"  # any other room: mediation, notary, a staff meeting
 
 
 CALL_PREFIX = "R-"
+VOICEMAIL_PREFIX = "V-"
+_PREFIXES = {RoomKind.CALL: CALL_PREFIX, RoomKind.VOICEMAIL: VOICEMAIL_PREFIX}
 
-RECORDING_REQUIRED = frozenset({RoomKind.CALL})
-"""Rooms recorded from their first join until they close (12348 calls are recorded)."""
+RECORDING_REQUIRED = frozenset({RoomKind.CALL, RoomKind.VOICEMAIL})
+"""Rooms recorded from their first join until they close (12348 calls are recorded;
+a voice message is nothing but its recording)."""
+
+RECORDING_LIMIT_S: Mapping[RoomKind, float] = {RoomKind.VOICEMAIL: 120.0}
+"""How long a kind's recording may run before the room stops it (issue 8: a message
+of up to 2 minutes)."""
+
+SEATS: Mapping[RoomKind, int] = {RoomKind.VOICEMAIL: 1}
+"""How many participants a kind of room holds at most (no entry: no limit here)."""
+
+ROLES: Mapping[RoomKind, frozenset[Role]] = {RoomKind.VOICEMAIL: frozenset({Role.CALLER})}
+"""The only roles a kind of room admits (no entry: any)."""
 
 
 def kind_of(room: str) -> RoomKind:
     """The kind of room ``room`` is, from its id."""
-    return RoomKind.CALL if room.startswith(CALL_PREFIX) else RoomKind.MEETING
+    for kind, prefix in _PREFIXES.items():
+        if room.startswith(prefix):
+            return kind
+    return RoomKind.MEETING
 
 
 def session_of(room: str) -> str | None:
-    """The hotline session a call room belongs to (``R-<session>``), else None."""
-    if kind_of(room) is RoomKind.CALL and len(room) > len(CALL_PREFIX):
-        return room[len(CALL_PREFIX) :]
+    """The hotline session a call or voicemail room belongs to (``R-``/``V-<session>``)."""
+    prefix = _PREFIXES.get(kind_of(room))
+    if prefix is not None and len(room) > len(prefix):
+        return room[len(prefix) :]
     return None
+
+
+def voicemail_room(session: str) -> str:
+    """The room a waiting caller of ``session`` records a voice message in."""
+    return f"{VOICEMAIL_PREFIX}{session}"
 
 
 class Mode(enum.IntEnum):
@@ -80,6 +103,7 @@ class Lifecycle(enum.IntEnum):
 class Recording(enum.IntEnum):
     OFF = 0
     ON = 1
+    DONE = 2  # stopped at its limit: the room records no more (a full voice message)
 
 
 _MODES = {
@@ -92,7 +116,8 @@ _LIFECYCLE = {
 }
 _RECORDING = {
     Recording.OFF: frozenset({Recording.ON}),
-    Recording.ON: frozenset({Recording.OFF}),
+    Recording.ON: frozenset({Recording.OFF, Recording.DONE}),
+    Recording.DONE: frozenset[Recording](),
 }
 TRANSITIONS: dict[type[enum.IntEnum], Mapping[Any, frozenset[Any]]] = {
     Mode: _MODES,

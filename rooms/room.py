@@ -20,8 +20,13 @@ Who may do what:
   someone else cannot unmute themselves;
 - hold: the host only;
 - start or stop recording: staff. A room whose kind requires recording (a hotline
-  call, ``R-<session>``) starts recording on its first join and refuses to stop
-  (``RecordingRequired``) until everyone has left;
+  call, ``R-<session>``; a voice message, ``V-<session>``) starts recording on its
+  first join and refuses to stop (``RecordingRequired``) until everyone has left;
+- a kind may limit its recording (a voice message: ``RECORDING_LIMIT_S``, 120 s):
+  ``StartRecording.limit_s`` asks media to feed ``RecordingLimitReached`` then, which
+  stops it for good (``Recording.DONE``) and tells everyone (``RECORDING_LIMIT``);
+- a kind may limit who enters (a voice message: the caller alone, ``SEATS`` and
+  ``ROLES``): ``check_join`` refuses the others (``NotAllowed``) before anything changes;
 - quality figures: staff in the room (``may_see_figures``).
 """
 
@@ -41,11 +46,22 @@ from rooms.actions import (
     StopRecording,
 )
 from rooms.errors import BadState, NotAllowed, NotInRoom, RecordingRequired
-from rooms.events import Event, HoldAsked, Joined, Left, MuteAsked, RecordingAsked
+from rooms.events import (
+    Event,
+    HoldAsked,
+    Joined,
+    Left,
+    MuteAsked,
+    RecordingAsked,
+    RecordingLimitReached,
+)
 from rooms.model import (
     HOLDABLE,
     KINDS,
+    RECORDING_LIMIT_S,
     RECORDING_REQUIRED,
+    ROLES,
+    SEATS,
     SILENT,
     STAFF,
     Lifecycle,
@@ -74,10 +90,14 @@ class Route:
 class Room:
     """The policy of one room. Feed it events in order; carry out what it returns."""
 
-    def __init__(self, room: str) -> None:
+    def __init__(self, room: str, *, recording_limit_s: float | None = None) -> None:
+        """``recording_limit_s`` overrides the kind's limit (``RECORDING_LIMIT_S``)."""
         self.id = room
         self.kind = kind_of(room)
         self.recording_required = self.kind in RECORDING_REQUIRED
+        self.recording_limit_s = (
+            RECORDING_LIMIT_S.get(self.kind) if recording_limit_s is None else recording_limit_s
+        )
         self.members: dict[ParticipantId, Member] = {}
         self.mode = Mode.JOINT
         self.lifecycle = Lifecycle.OPEN
@@ -91,6 +111,7 @@ class Room:
             HoldAsked: self._on_hold,
             MuteAsked: self._on_mute,
             RecordingAsked: self._on_recording,
+            RecordingLimitReached: self._on_limit,
         }
 
     # -- the state machine --------------------------------------------------------------
@@ -107,15 +128,26 @@ class Room:
         self._handlers[type(event)](event, actions)
         return actions
 
+    def check_join(self, participant: ParticipantId, role: Role) -> None:
+        """Raise ``NotAllowed`` if ``participant`` may not enter in ``role`` (a voicemail
+        room is the caller's alone); a reconnect keeps its seat. Changes nothing."""
+        roles = ROLES.get(self.kind)
+        if roles is not None and role not in roles:
+            raise NotAllowed(f"a {self.kind.value} room admits no {role.value}")
+        seats = SEATS.get(self.kind)
+        if seats is not None and participant not in self.members and len(self.members) >= seats:
+            raise NotAllowed(f"a {self.kind.value} room holds {seats} participant(s)")
+
     def _on_joined(self, event: Joined, actions: list[Action]) -> None:
         pid = event.participant
+        self.check_join(pid, event.role)
         returning = pid in self.members
         self.members[pid] = Member(pid, event.role, event.name)
         self._sync_routes(actions, force=pid)
         if self.recording_required and self.recording is Recording.OFF:
             self._set_recording(Recording.ON)
-            actions.append(StartRecording())
-        if self.recording_required:
+            actions.append(StartRecording(limit_s=self.recording_limit_s))
+        if self.recording_required and self.recording is Recording.ON:
             actions.append(Notify(pid, Notice.RECORDED))
         for other in self.members.values():
             if other.id != pid:
@@ -192,19 +224,27 @@ class Room:
         if self._member(event.by).role not in STAFF:
             raise NotAllowed("only staff start or stop recording")
         if event.on:
-            if self.recording is Recording.ON:
-                raise BadState(f"room {self.id} is already recording")
+            if self.recording is not Recording.OFF:
+                raise BadState(f"room {self.id} is recording or has finished recording")
             self._set_recording(Recording.ON)
-            actions.append(StartRecording())
+            actions.append(StartRecording(limit_s=self.recording_limit_s))
             return
         if self.recording_required:
             raise RecordingRequired("a hotline call is recorded until it ends")
-        if self.recording is Recording.OFF:
+        if self.recording is not Recording.ON:
             raise BadState(f"room {self.id} is not recording")
         self._set_recording(Recording.OFF)
         actions.append(StopRecording())
         for to in self.members:
             actions.append(Notify(to, Notice.RECORDING_STOPPED))
+
+    def _on_limit(self, event: RecordingLimitReached, actions: list[Action]) -> None:
+        if self.recording is not Recording.ON:
+            raise BadState(f"room {self.id} is not recording")
+        self._set_recording(Recording.DONE)
+        actions.append(StopRecording())
+        for to in self.members:
+            actions.append(Notify(to, Notice.RECORDING_LIMIT))
 
     # -- who hears whom -----------------------------------------------------------------
 

@@ -24,7 +24,10 @@ from routing._state import (
 from routing.actions import (
     Action,
     AgentPresenceChanged,
+    CancelOffer,
     CancelTimer,
+    ConsultChanged,
+    ConsultState,
     OfferSession,
     Outcome,
     SessionRecorded,
@@ -210,7 +213,9 @@ class Core:
         s.token = self._token
         q = self._queues[s.queue]
         self._index_waiting(s)
-        if s.named_pending():
+        if s.consult_of is not None:
+            pass  # a consult waits only for its agent(s), and only while the call lasts
+        elif s.named_pending():
             self._start(f"named:{s.id}", s.named_until, actions)
         elif q.cfg.overflow_queue is not None and q.cfg.overflow_after_s is not None:
             at = max(now, s.entered_at + q.cfg.overflow_after_s)
@@ -272,7 +277,10 @@ class Core:
         actions: Actions,
         transferred_to: SessionId | None = None,
     ) -> None:
-        """Record the single terminal outcome of ``s`` and forget it."""
+        """Record the single terminal outcome of ``s`` and forget it (its open consult
+        ends with it)."""
+        if s.consult is not None:
+            self._end_consult(s, "call ended", now, actions)
         self._drop_session_timers(s, actions)
         if s.state is not SessionState.IN_SESSION:
             self._leave_line(s, now, actions)
@@ -435,6 +443,7 @@ class Core:
                 priority=s.priority,
                 callback_number=number,
                 waited_s=now - s.since,
+                consult_of=s.consult_of,
             )
         )
         self._start(f"ring:{s.id}", expires, actions)
@@ -452,6 +461,30 @@ class Core:
                 return
             best = self._best_session_for(agent, now)
             self._offer(best or s, agent, now, actions)
+
+    def _end_consult(self, s: SessionRec, reason: str, now: float, actions: Actions) -> None:
+        """End the open consult of call ``s``: stop ringing for it, or let the consulted
+        agent go (a zero-second wrap-up: a consult has no disposition of its own)."""
+        assert s.consult is not None
+        c = self._sessions.pop(s.consult)
+        s.consult = None
+        self._drop_session_timers(c, actions)
+        agent = self._agents.get(c.agent) if c.agent is not None else None
+        if c.state is SessionState.OFFERED and agent is not None:
+            actions.append(CancelOffer(agent.id, c.id, f"consult {reason}"))
+            self._release_offer(c, agent, now, actions, exclude=False)
+        if c.state is not SessionState.IN_SESSION:
+            self._leave_line(c, now, actions)
+        joined = c.agent if c.state is SessionState.IN_SESSION else None
+        actions.append(
+            ConsultChanged(s.id, c.id, ConsultState.ENDED, c.queue, s.agent, joined, reason)
+        )
+        if agent is not None:
+            if c.state is SessionState.IN_SESSION:
+                agent.session = None
+                self._set_presence(agent, Presence.WRAP_UP, None, now, actions)
+                self._set_presence(agent, Presence.AVAILABLE, None, now, actions)
+            self._offer_agent(agent, now, actions)
 
     def _offer_agent(self, agent: AgentRec, now: float, actions: Actions) -> None:
         """Offer a free agent the best waiting session it may take."""
@@ -512,7 +545,7 @@ class Core:
         interval = self.config.position_interval_s
         held = False
         for position, s in enumerate(line, 1):
-            if s.callback:
+            if s.callback or s.consult_of is not None:
                 continue
             est = self._estimate(q, s, position)
             if position == s.told_pos and est == s.told_est:

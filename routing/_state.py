@@ -50,6 +50,9 @@ class SessionRec:
         "answered_at",
         "callback",
         "caller",
+        "consult",
+        "consult_of",
+        "consults",
         "display_number",
         "entered_at",
         "excluded",
@@ -109,6 +112,11 @@ class SessionRec:
         self.offered_at: float | None = None
         self.answered_at: float | None = None
         self.callback = False
+        # A consult leg names its live session; a live session its open consult leg
+        # and how many it has had (legs are numbered ``<id>:c<n>``).
+        self.consult_of: SessionId | None = None
+        self.consult: SessionId | None = None
+        self.consults = 0
         self.long_wait_done = False
         self.excluded: dict[AgentId, float] = {}
         self.token = -1

@@ -66,6 +66,8 @@ class OfferSession(Action):
     priority: str = "ordinary"
     callback_number: str | None = None
     waited_s: float = 0.0
+    # A consult leg: the live session whose agent asks for this one (ConsultRequested).
+    consult_of: SessionId | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -183,6 +185,36 @@ class SessionRecorded(Action):
     transferred_to: SessionId | None = None
 
 
+class ConsultState(enum.StrEnum):
+    """Where a consult stands (``ConsultChanged``)."""
+
+    RINGING = "ringing"  # asked for; offered, or waiting for an agent to be free
+    CONNECTED = "connected"  # the consulted agent accepted: three in the call
+    ENDED = "ended"  # withdrawn, left, or the call is over
+    HANDED_OVER = "handed_over"  # the consult leg goes on as the call
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsultChanged(Action):
+    """The consult ``consult`` of live session ``session`` changed state.
+
+    On ``HANDED_OVER`` the consult leg goes on as the caller's session (in ``queue``),
+    and the session's ``SessionRecorded`` (transferred to it) follows.
+
+    ``requester`` is the session's agent, ``consultant`` the consulted agent once one
+    accepted; ``reason`` says why it ended (withdrawn, left, call ended, agent lost).
+    """
+
+    kind: ClassVar[str] = "consult_changed"
+    session: SessionId
+    consult: SessionId
+    state: ConsultState
+    queue: QueueId  # the consult leg's: the queue asked for, or the call's
+    requester: AgentId | None
+    consultant: AgentId | None = None
+    reason: str | None = None
+
+
 ACTION_TYPES: dict[str, type[Action]] = {
     cls.kind: cls
     for cls in (
@@ -197,6 +229,7 @@ ACTION_TYPES: dict[str, type[Action]] = {
         SessionMoved,
         AgentPresenceChanged,
         SessionRecorded,
+        ConsultChanged,
     )
 }
 

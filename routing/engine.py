@@ -38,6 +38,8 @@ from routing.actions import (
     Action,
     CancelOffer,
     ConnectSession,
+    ConsultChanged,
+    ConsultState,
     CreateVoicemailTicket,
     OfferCallback,
     Outcome,
@@ -47,6 +49,7 @@ from routing.actions import (
 from routing.errors import (
     DuplicateSession,
     InvalidRequest,
+    NobodyEligible,
     StaleOffer,
 )
 from routing.events import (
@@ -56,7 +59,10 @@ from routing.events import (
     AgentStateChanged,
     CallbackRequested,
     CallerReturned,
+    ConsultEnded,
+    ConsultRequested,
     Event,
+    HandOverRequested,
     OfferAccepted,
     OfferRejected,
     SessionAbandoned,
@@ -72,6 +78,9 @@ from routing.presence import Presence, check_transition
 
 _AHT_ALPHA = 0.1  # weight of the newest handle time in the moving average
 _MISSED_OFFERS = "missed offers"
+# A consult leg is offered before any caller: the caller is already being served and
+# is waiting on it (priority levels of callers are small numbers).
+CONSULT_LEVEL = 1_000_000
 
 
 class Engine(Core):
@@ -94,6 +103,9 @@ class Engine(Core):
             OfferRejected: self._on_rejected,
             TimerFired: self._on_timer,
             TransferRequested: self._on_transfer,
+            ConsultRequested: self._on_consult,
+            ConsultEnded: self._on_consult_ended,
+            HandOverRequested: self._on_hand_over,
         }
         self._timer_handlers: dict[str, Callable[[str, float, Actions], None]] = {
             "ring": self._timer_ring,
@@ -143,6 +155,27 @@ class Engine(Core):
         """Sessions in line in ``queue`` (waiting or being offered), in priority order."""
         q = self._queue(queue)
         return sorted(q.members, key=lambda sid: self._sessions[sid].key())
+
+    def targets(
+        self, session: SessionId
+    ) -> tuple[list[tuple[AgentId, bool]], list[tuple[QueueId, bool]]]:
+        """Where live call ``session`` could be transferred or a colleague consulted from:
+        the agents besides its own who are signed in, on duty and speak its language,
+        each with whether it is free now (in sign-in order), and the queues they serve,
+        each with whether one of them is free. The same rule as the refusals."""
+        s = self._live_call(session)
+        agents: list[tuple[AgentId, bool]] = []
+        queues: dict[QueueId, bool] = {}
+        for agent in sorted(self._agents.values(), key=lambda a: a.order):
+            if agent.id == s.agent or not agent.on_duty:
+                continue
+            if s.language is not None and s.language not in agent.profile.languages:
+                continue
+            free = agent.is_free()
+            agents.append((agent.id, free))
+            for qid in agent.queues:
+                queues[qid] = queues.get(qid, False) or free
+        return agents, sorted(queues.items())
 
     def session_state(self, session: SessionId) -> str | None:
         """``waiting``/``offered``/``in_session``, or None once the session has ended."""
@@ -289,7 +322,7 @@ class Engine(Core):
             actions.append(OfferCallback(s.id, 0.0, OFF_DUTY))
 
     def _on_abandoned(self, ev: SessionAbandoned, actions: Actions) -> None:
-        s = self._session(ev.session)
+        s = self._callers(ev.session)
         now = ev.now
         if s.state is SessionState.IN_SESSION:
             # Hanging up on an answered session is just its end.
@@ -342,9 +375,7 @@ class Engine(Core):
             self._offer_agent(agent, now, actions)
 
     def _on_ended(self, ev: SessionEnded, actions: Actions) -> None:
-        s = self._session(ev.session)
-        if s.state is not SessionState.IN_SESSION:
-            raise InvalidRequest(f"session {s.id!r} is {s.state.value}, not in a session")
+        s = self._live_call(ev.session)
         if ev.reached:
             self._end_live(
                 s, Outcome.CALLBACK_DONE if s.callback else Outcome.ANSWERED, ev.now, actions
@@ -362,7 +393,7 @@ class Engine(Core):
         self._offer_agent(agent, ev.now, actions)
 
     def _on_callback_requested(self, ev: CallbackRequested, actions: Actions) -> None:
-        s = self._session(ev.session)
+        s = self._callers(ev.session)
         if s.state is SessionState.IN_SESSION or (s.caller is None and ev.caller is None):
             raise InvalidRequest(f"session {s.id!r} cannot take a callback")
         if ev.caller is not None:
@@ -376,7 +407,7 @@ class Engine(Core):
         self._start(f"cbx:{s.id}", ev.now + q.cfg.callback_expires_s, actions)
 
     def _on_voicemail_requested(self, ev: VoicemailRequested, actions: Actions) -> None:
-        s = self._session(ev.session)
+        s = self._callers(ev.session)
         if s.state is SessionState.IN_SESSION:
             raise InvalidRequest(f"session {s.id!r} is in a session")
         self._voicemail(s, "caller chose voicemail", ev.now, actions)
@@ -429,17 +460,24 @@ class Engine(Core):
         now = ev.now
         reason = "signed out" if isinstance(ev, AgentSignedOut) else "disconnected"
         orphan: SessionRec | None = None
+        consulted: SessionId | None = None
         if agent.offer is not None:
             orphan = self._sessions[agent.offer]
             actions.append(CancelOffer(agent.id, orphan.id, reason))
             self._release_offer(orphan, agent, now, actions, exclude=False)
         elif agent.session is not None:
-            orphan = self._interrupt(self._sessions[agent.session], now, actions)
+            live = self._sessions[agent.session]
+            if live.consult_of is not None:
+                consulted = live.consult_of  # the consult ends once the agent is gone
+            else:
+                orphan = self._interrupt(live, now, actions)
             agent.session = None
         for prefix in ("wrap", "shift", "idle"):
             self._cancel(f"{prefix}:{agent.id}", actions)
         self._set_presence(agent, Presence.OFFLINE, reason, now, actions)
         del self._agents[agent.id]
+        if consulted is not None:
+            self._end_consult(self._sessions[consulted], "agent lost", now, actions)
         if orphan is not None:
             self._enter_waiting(orphan, now, actions)
 
@@ -512,14 +550,21 @@ class Engine(Core):
         agent.offer = None
         agent.session = s.id
         agent.missed = 0
-        day = self._local_day(now)
-        self._today[agent.id] = (day, self._answered_today(agent.id, now) + 1)
+        if s.consult_of is None:  # a consult is not a call answered
+            day = self._local_day(now)
+            self._today[agent.id] = (day, self._answered_today(agent.id, now) + 1)
         s.state = SessionState.IN_SESSION
         s.answered_at = now
         s.excluded.clear()
         self._leave_line(s, now, actions)
         self._set_presence(agent, Presence.IN_SESSION, None, now, actions)
-        actions.append(ConnectSession(agent.id, s.id, s.queue))
+        if s.consult_of is None:
+            actions.append(ConnectSession(agent.id, s.id, s.queue))
+        else:
+            call = self._sessions[s.consult_of]
+            actions.append(
+                ConsultChanged(call.id, s.id, ConsultState.CONNECTED, s.queue, call.agent, agent.id)
+            )
 
     def _on_rejected(self, ev: OfferRejected, actions: Actions) -> None:
         agent, s = self._offer_of(ev.agent, ev.session)
@@ -529,10 +574,10 @@ class Engine(Core):
         self._offer_agent(agent, now, actions)
 
     def _on_transfer(self, ev: TransferRequested, actions: Actions) -> None:
-        s = self._session(ev.session)
+        s = self._live_call(ev.session)
         now = ev.now
-        if s.state is not SessionState.IN_SESSION:
-            raise InvalidRequest(f"session {s.id!r} is not in a session")
+        if s.consult is not None:
+            raise InvalidRequest(f"session {s.id!r} has a consult open: end it first")
         if ev.new_session in self._sessions:
             raise DuplicateSession(f"session {ev.new_session!r} is already held")
         if ev.to_queue is None and ev.to_agent is None:
@@ -543,7 +588,7 @@ class Engine(Core):
             # (a caller sent where nobody can answer would be stranded without a word).
             who = f"agent {ev.to_agent}" if ev.to_agent else f"anyone for {q.cfg.id}"
             lang = f" who speaks {s.language}" if s.language else ""
-            raise InvalidRequest(f"cannot transfer: {who}{lang} is not signed in")
+            raise NobodyEligible(f"cannot transfer: {who}{lang} is not signed in")
         self._end_live(s, Outcome.TRANSFERRED, now, actions, transferred_to=ev.new_session)
         self._order += 1
         t = SessionRec(
@@ -564,6 +609,80 @@ class Engine(Core):
         self._join_line(t)
         self._enter_waiting(t, now, actions)
         self._positions_dirty(q, now, actions)
+
+    def _on_consult(self, ev: ConsultRequested, actions: Actions) -> None:
+        s = self._live_call(ev.session)
+        now = ev.now
+        if s.consult is not None:
+            raise InvalidRequest(f"session {s.id!r} already has a consult open")
+        if (ev.to_queue is None) == (ev.to_agent is None):
+            raise InvalidRequest("a consult needs a queue or an agent (exactly one)")
+        if ev.to_agent == s.agent:
+            raise InvalidRequest("an agent cannot consult themselves")
+        q = self._queue(ev.to_queue) if ev.to_queue is not None else self._queues[s.queue]
+        if not self._could_take(q, s, ev.to_agent, besides=s.agent):
+            who = f"agent {ev.to_agent}" if ev.to_agent else f"anyone for {q.cfg.id}"
+            lang = f" who speaks {s.language}" if s.language else ""
+            raise NobodyEligible(f"cannot consult: {who}{lang} is not signed in")
+        s.consults += 1
+        self._order += 1
+        c = SessionRec(
+            id=SessionId(f"{s.id}:c{s.consults}"),
+            queue=q.cfg.id,
+            priority=s.priority,
+            level=CONSULT_LEVEL,
+            since=now,
+            order=self._order,
+            queued_at=now,
+            caller=s.caller,
+            language=s.language,
+            named_agent=ev.to_agent,
+            # A named consult waits for that colleague only, never for anyone else.
+            named_until=math.inf if ev.to_agent else -math.inf,
+            display_number=s.display_number,
+        )
+        c.consult_of = s.id
+        c.long_wait_done = True  # no callback, no voicemail: the caller is being served
+        s.consult = c.id
+        self._sessions[c.id] = c
+        self._join_line(c)
+        actions.append(ConsultChanged(s.id, c.id, ConsultState.RINGING, c.queue, s.agent))
+        self._enter_waiting(c, now, actions)
+
+    def _on_consult_ended(self, ev: ConsultEnded, actions: Actions) -> None:
+        s = self._live_call(ev.session)
+        if s.consult is None:
+            raise InvalidRequest(f"session {s.id!r} has no consult open")
+        self._end_consult(s, "ended", ev.now, actions)
+
+    def _on_hand_over(self, ev: HandOverRequested, actions: Actions) -> None:
+        s = self._live_call(ev.session)
+        c = self._sessions[s.consult] if s.consult is not None else None
+        if c is None or c.state is not SessionState.IN_SESSION:
+            raise InvalidRequest(f"nobody has joined session {s.id!r} to take it over")
+        # The consult leg becomes the call: the caller's place and class, not a consult's.
+        s.consult = None
+        c.consult_of = None
+        c.level, c.since, c.order = s.level, s.since, s.order
+        c.callback = s.callback
+        actions.append(
+            ConsultChanged(s.id, c.id, ConsultState.HANDED_OVER, c.queue, s.agent, c.agent)
+        )
+        self._end_live(s, Outcome.TRANSFERRED, ev.now, actions, transferred_to=c.id)
+
+    def _live_call(self, session: SessionId) -> SessionRec:
+        """A session that is a live call (answered, not a consult leg), or raise."""
+        s = self._session(session)
+        if s.state is not SessionState.IN_SESSION or s.consult_of is not None:
+            raise InvalidRequest(f"session {s.id!r} is {s.state.value}, not a live call")
+        return s
+
+    def _callers(self, session: SessionId) -> SessionRec:
+        """A session a caller's event may name: any but a consult leg."""
+        s = self._session(session)
+        if s.consult_of is not None:
+            raise InvalidRequest(f"session {s.id!r} is a consult, not a caller's")
+        return s
 
     def _could_take(
         self, q: QueueRec, s: SessionRec, named: AgentId | None, besides: AgentId | None

@@ -15,6 +15,7 @@ Exception tree::
     ├── IllegalTransition           a presence change the transition table forbids
     ├── StaleOffer                  accept/reject of an offer that is no longer open
     ├── InvalidRequest              an event that makes no sense in the current state
+    │   └── NobodyEligible          a transfer or consult nobody signed in could take
     └── SerializationError          ``from_dict`` given an unknown kind or bad fields
 """
 
@@ -59,3 +60,8 @@ class InvalidRequest(RoutingError):
 
 class SerializationError(RoutingError):
     """``from_dict`` was given an unknown ``kind`` or malformed fields."""
+
+
+class NobodyEligible(InvalidRequest):
+    """A transfer or consult names a queue or an agent that nobody signed in (and on
+    duty, speaking the caller's language) could take: refused, the call goes on."""

@@ -196,6 +196,40 @@ class TransferRequested(Event):
     to_agent: AgentId | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsultRequested(Event):
+    """The agent of a live session asks a second agent into the call (warm transfer).
+
+    Exactly one of ``to_agent`` (a named colleague) or ``to_queue`` (anyone serving it:
+    an interpreter, a mediator). The engine opens a consult leg ``<session>:c<n>`` that
+    is offered like a session but ahead of every caller, never overflows, falls back or
+    goes to voicemail, and ends with the call.
+    """
+
+    kind: ClassVar[str] = "consult_requested"
+    session: SessionId
+    to_queue: QueueId | None = None
+    to_agent: AgentId | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsultEnded(Event):
+    """The open consult of live ``session`` ends: withdrawn while it rings, or the
+    consulted agent leaves the call (and is available again)."""
+
+    kind: ClassVar[str] = "consult_ended"
+    session: SessionId
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandOverRequested(Event):
+    """The agent of ``session`` hands the call to the consulted agent, who has joined:
+    the session's leg ends ``transferred`` and the consult leg goes on as the call."""
+
+    kind: ClassVar[str] = "hand_over_requested"
+    session: SessionId
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -213,6 +247,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OfferRejected,
         TimerFired,
         TransferRequested,
+        ConsultRequested,
+        ConsultEnded,
+        HandOverRequested,
     )
 }
 

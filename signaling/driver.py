@@ -5,7 +5,8 @@ engine (snapshot plus replay of the log), then feeds each new log record to the
 ``Router`` and carries out the effects: messages go out through ``term.commit`` (which
 also advances the acted-upon cursor), timers are armed with ``loop.call_at`` and fire
 as ``timer`` records appended to the log, outcomes and voicemail tickets are written
-by a writer task in log order. Nothing polls.
+by a writer task in log order (a written ticket is appended as a ``ticket`` record, so
+its caller is told the message was taken only once it exists). Nothing polls.
 
 The writer takes whatever has queued up, whole log entries at a time, up to
 ``batch_size`` rows: a ``record_outcome`` that ``RecordsBatches`` writes each batch in
@@ -314,6 +315,7 @@ class _Run:
         while True:
             entry_id, items = await self._next_batch()
             count = len(items)
+            taken = [i.session for i in items if isinstance(i, act.CreateVoicemailTicket)]
             delay = 0.1
             while items:
                 try:
@@ -330,5 +332,12 @@ class _Run:
                 log.warning("could not move the outcome cursor: %s", exc)
             self.ocursor = entry_id
             self.pending_outcomes -= count
+            for session in taken:  # now its caller may be told (a replay tells once)
+                now = self.leader.clock()
+                record = rec.TicketTaken(key=f"t:{session}", session=session, now=now)
+                try:
+                    await self.leader.backplane.append(rec.to_dict(record))
+                except BackplaneError as exc:
+                    log.warning("could not tell %s its message was taken: %s", session, exc)
             if not self.pending_outcomes:
                 await self._snapshot_if_due()

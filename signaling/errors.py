@@ -33,6 +33,8 @@ class ErrorCode(enum.StrEnum):
     BAD_TOKEN = "bad_token"  # noqa: S105 - an error code, not a secret
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
+    # A transfer or consult names a queue or colleague nobody signed in could take.
+    NOBODY_ELIGIBLE = "nobody_eligible"
 
 
 class SignalingError(Exception):

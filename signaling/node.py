@@ -23,6 +23,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from cases.phone import is_valid
 from cases.phone import mask as mask_phone
+from rooms.model import RoomKind, kind_of, voicemail_room
 from routing.model import AgentProfile, RoutingConfig
 from signaling import protocol as p
 from signaling import records as rec
@@ -43,7 +44,14 @@ CLOSE_TOO_SLOW = 4008
 # that sends but does not read is slowed down (we stop reading it), then closed.
 REPLY_WAIT_S = 10.0
 
-_CALLER_ONLY = (p.JoinQueue, p.LeaveQueue, p.RequestCallback, p.RequestVoicemail)
+_CALLER_ONLY = (
+    p.JoinQueue,
+    p.LeaveQueue,
+    p.RequestCallback,
+    p.RequestVoicemail,
+    p.RecordVoicemail,
+    p.CancelVoicemail,
+)
 _AGENT_ONLY = (p.SetPresence, p.Accept, p.Reject, p.Transfer, p.CallbackUnreached)
 # Room messages need no hello: supervisors and invited parties are not in routing.
 _ROOM = (p.JoinRoom, p.RoomAnswer, p.LeaveRoom, p.Mute, p.SetRecording, p.Hold, p.GetRoomStats)
@@ -58,6 +66,8 @@ _CALL_PREFIXES = (
     '{"v":1,"type":"connected"',
     '{"v":1,"type":"ended"',
     '{"v":1,"type":"queued"',
+    '{"v":1,"type":"voicemail_room"',
+    '{"v":1,"type":"consult_state"',
 )
 _OFFER_PREFIX = '{"v":1,"type":"offer"'
 
@@ -185,6 +195,7 @@ class Node:
         reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
         survey_token: Callable[[str], str] | None = None,
         history_pass: Callable[[str, str, str, float], str] | None = None,
+        discard_recording: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.survey_token = survey_token  # a caller's ticket to rate an ended call
         # (session, agent, caller key, ring time) -> the desk's pass to that caller's
@@ -195,6 +206,8 @@ class Node:
         # to the agent the leader offers that callback to.
         self.keep_number = keep_number
         self.reveal_number = reveal_number
+        # Deletes a room's recordings (a voice message cancelled or given up).
+        self.discard_recording = discard_recording
         self.backplane = backplane
         self.known_town = known_town  # whether a town id is in the record
         # Called with a reason each time an abuse limit refuses something (``/metrics``).
@@ -212,9 +225,11 @@ class Node:
         """A delivery from the leader for connection ``key`` (if it is still here).
 
         A ``queued`` names the caller's session; a ``connected`` gives the connection its
-        call's room and an ``ended`` takes it back and leaves that room; an ``offer``
-        from a caller who gave a number gets its ``history_pass``, and a callback
-        ``offer`` is followed by its full number (``callback_number``)."""
+        call's room, a ``voicemail_room`` its voicemail room, and an ``ended`` takes them
+        back and leaves them (so does a consulted colleague's ``consult_state``, connected
+        and ended); an ``offer`` from a caller who gave a number gets its
+        ``history_pass``, and a callback ``offer`` is followed by its full number
+        (``callback_number``)."""
         conn = self.conns.get(key)
         if conn is None:
             return
@@ -266,14 +281,71 @@ class Node:
             conn.session_id = msg.session_id
             return
         session = self._room_session(conn)
-        if isinstance(msg, p.Connected) and msg.room:
+        if isinstance(msg, p.ConsultState):
+            if msg.side is not p.ConsultSide.CONSULTANT or msg.room is None:
+                return  # the requester stays in the call
+            if msg.state is p.ConsultPhase.CONNECTED:
+                session.grants.add(msg.room)
+                return
+            room = msg.room
+        elif isinstance(msg, p.Connected) and msg.room:
             session.grants.add(msg.room)
+            self._drop_voicemail_room(session, msg.session_id)  # answered while recording
+            return
+        elif isinstance(msg, p.VoicemailRoom):
+            session.grants.add(msg.room)
+            return
         elif isinstance(msg, p.Ended):
             room = call_room(msg.session_id)
+            self._drop_voicemail_room(session, msg.session_id)  # hung up mid-message
+        else:
+            return
+        session.grants.discard(room)
+        if room in session.rooms and self.rooms is not None:
+            session.rooms.discard(room)
+            self._background(self._leave_call_room(session, room), f"leave {room}")
+
+    def _drop_voicemail_room(self, session: RoomSession, session_id: str) -> None:
+        """A voice message neither sent nor cancelled (answered, hung up): given up."""
+        room = voicemail_room(session_id)
+        if room in session.grants:
             session.grants.discard(room)
-            if room in session.rooms and self.rooms is not None:
-                session.rooms.discard(room)
-                self._background(self._leave_call_room(session, room), f"leave {room}")
+            self._background(self._give_up_voicemail(session, room), f"give up {room}")
+
+    async def _give_up_voicemail(self, session: RoomSession, room: str) -> None:
+        await self._leave_voicemail_room(session, room)
+        await self._discard(room)
+
+    async def _finish_voicemail(self, conn: Connection, *, keep: bool) -> None:
+        """The caller sends (``keep``) or cancels a voice message: take the voicemail
+        room back and leave it first, so its recording is finished (and stored) before
+        the ticket; a cancelled one is discarded (nobody is to hear it)."""
+        if conn.session_id is None or conn.room_session is None:
+            return
+        session = conn.room_session
+        room = voicemail_room(conn.session_id)
+        granted = room in session.grants
+        session.grants.discard(room)
+        await self._leave_voicemail_room(session, room)
+        if granted and not keep:
+            await self._discard(room)
+
+    async def _leave_voicemail_room(self, session: RoomSession, room: str) -> None:
+        if room in session.rooms and self.rooms is not None:
+            session.rooms.discard(room)
+            try:
+                await self.rooms.leave(session, room)
+            except Exception:  # already gone (the caller left it, media dropped it)
+                log.debug("leaving %s failed", room, exc_info=True)
+            session.send(p.RoomLeft(room=room))
+
+    async def _discard(self, room: str) -> None:
+        if self.discard_recording is None:
+            return
+        try:
+            await self.discard_recording(room)
+        except Exception:  # kept until its retention ends instead
+            log.exception("discarding the recordings of %s failed", room)
 
     async def _leave_call_room(self, session: RoomSession, room: str) -> None:
         assert self.rooms is not None
@@ -386,8 +458,20 @@ class Node:
             raise ProtocolError(ErrorCode.BAD_FIELD, "town: not a town of this district")
         sid = f"S-{uuid.uuid4().hex[:16]}" if isinstance(msg, p.JoinQueue | p.Transfer) else None
         addr = None
-        if isinstance(msg, p.RequestVoicemail) and conn.address:
+        if isinstance(msg, p.RequestVoicemail | p.RecordVoicemail) and conn.address:
             addr = self.tokens.address_key(conn.address)  # tickets per address
+        if isinstance(msg, p.RequestVoicemail):
+            if msg.phone and not is_valid(msg.phone):
+                raise ProtocolError(ErrorCode.BAD_FIELD, "phone: not a valid phone number")
+            number = msg.phone or conn.phone
+            if self.keep_number is not None and number and conn.session_id:
+                # The ticket's number: sealed like a callback's, shown masked.
+                await self.keep_number(root_session(conn.session_id), number)
+            msg = dataclasses.replace(msg, phone=None)
+        if isinstance(msg, p.CancelVoicemail):
+            await self._finish_voicemail(conn, keep=False)
+        elif isinstance(msg, p.RequestVoicemail) and msg.recorded:
+            await self._finish_voicemail(conn, keep=True)
         caller = display = None
         if isinstance(msg, p.JoinQueue | p.RequestCallback):
             # The number stays out of the log: agents see it masked, a keyed hash
@@ -469,6 +553,8 @@ class Node:
                 await self.rooms.disconnected(session)
             except Exception:  # a socket's end must not be held up by the media server
                 log.exception("leaving rooms for %s failed", session.participant_id)
+        for room in [r for r in session.grants if kind_of(r) is RoomKind.VOICEMAIL]:
+            await self._discard(room)  # a voice message given up with its connection
 
     async def _hello(self, conn: Connection, msg: p.Hello) -> None:
         if conn.key is not None:

@@ -11,7 +11,8 @@ A ``Msg`` carries its client message already parsed (``signaling.protocol``).
 * ``Drop``     a connection closed;
 * ``TimerDue`` a timer fired (an engine timer, or ``grace:<caller key>`` …);
 * ``Gone``     a process died holding these connections;
-* ``Disposed`` an agent recorded a session's disposition.
+* ``Disposed`` an agent recorded a session's disposition;
+* ``TicketTaken`` the leader's writer wrote a voicemail ticket (its caller is told now).
 
 Connection keys are ``a:<agent id>`` and ``c:<caller key>``.
 """
@@ -86,7 +87,17 @@ class Disposed:
     now: float
 
 
-Record = Attach | Msg | Drop | TimerDue | Gone | Disposed
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketTaken:
+    """The leader's writer has written the voicemail ticket of ``session``."""
+
+    t: ClassVar[str] = "ticket"
+    key: str  # ``t:<session>`` (no connection: nothing to answer)
+    session: str
+    now: float
+
+
+Record = Attach | Msg | Drop | TimerDue | Gone | Disposed | TicketTaken
 
 
 def to_dict(record: Record) -> dict[str, Any]:
@@ -155,4 +166,6 @@ def parse_record(obj: Mapping[str, Any]) -> Record:
         return Gone(key=key, now=now, keys=tuple(keys))
     if kind == "disposed":
         return Disposed(key=key, session=_text(obj, "session"), now=now)
+    if kind == "ticket":
+        return TicketTaken(key=key, session=_text(obj, "session"), now=now)
     raise RecordError(f"unknown record kind {str(kind)[:40]!r}")

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rooms.model import RECORDING_LIMIT_S, RoomKind, voicemail_room
 from routing import actions as act
 from routing import events as ev
 from routing.engine import Engine
-from routing.errors import RoutingError
+from routing.errors import NobodyEligible, RoutingError
 from routing.ids import AgentId, CallerKey, Language, QueueId, SessionId, TimerKey
 from routing.model import AgentProfile, Category, RoutingConfig
 from routing.presence import Presence as RoutingPresence
@@ -53,9 +55,20 @@ def _cancel_reason(text: str) -> p.CancelReason:
     return p.CancelReason.VOICEMAIL if "voicemail" in text else p.CancelReason.OTHER
 
 
+_CONSULT_LEGS = re.compile(r"(:c\d+)+$")
+
+_CONSULT_END_REASONS = {
+    "ended": p.ConsultEndReason.ENDED,
+    "call ended": p.ConsultEndReason.CALL_ENDED,
+    "agent lost": p.ConsultEndReason.AGENT_LOST,
+}
+
+
 def call_room(session: str) -> str:
-    """The media room of a hotline call: one per answered session (leg)."""
-    return f"R-{session}"
+    """The media room of a hotline call: one per answered session (leg), except that a
+    consult leg (``<id>:c<n>``, routing) is in its call's room, before and after a
+    hand-over: one room, one recording."""
+    return f"R-{_CONSULT_LEGS.sub('', session)}"
 
 
 def agent_key(agent: str) -> str:
@@ -110,6 +123,9 @@ class _Session:
     number: str | None = None  # the keyed hash of the caller's phone number, if given
     channel: str = "web_voice"
     town: str | None = None
+    voicemail: bool = False  # granted the voicemail room (``record_voicemail``)
+    consult: str | None = None  # the open consult leg of this call
+    consultant: str | None = None  # the colleague in it, once they accepted
     display: str | None = None  # the number masked, as agents see it
     attempt: int = 1  # a callback's attempt (``<id>:b<n>`` is attempt n)
     retry_as: str | None = None  # the leg an unreached callback is tried again as
@@ -119,6 +135,7 @@ class _Session:
 
 
 TICKET_WINDOW_S = 3600.0
+VOICEMAIL_LIMIT_S = RECORDING_LIMIT_S[RoomKind.VOICEMAIL]
 
 
 def check_config(config: RoutingConfig) -> None:
@@ -158,6 +175,9 @@ class Router:
         self.ticket_times: dict[str, list[float]] = {}
         # agent -> the session whose disposition ends their wrap-up
         self.awaiting: dict[str, str] = {}
+        # session -> (its caller's connection key, outcome): a message taken, whose
+        # caller is told (``ended``) once its ticket is written (``TicketTaken``)
+        self.ticket_owners: dict[str, tuple[str, str]] = {}
         self.last_now = 0.0
         self.timers: dict[str, float] = {}
         self.agent_conns: dict[str, str] = {}
@@ -197,6 +217,7 @@ class Router:
                 "offer_seq": self.offer_seq,
                 "ticket_times": self.ticket_times,
                 "awaiting": self.awaiting,
+                "ticket_owners": {sid: list(o) for sid, o in self.ticket_owners.items()},
             },
         }
 
@@ -222,6 +243,9 @@ class Router:
         self.offers = {a: (o[0], o[1]) for a, o in state["offers"].items()}
         self.offer_seq = int(state["offer_seq"])
         self.awaiting = {str(k): str(v) for k, v in state.get("awaiting", {}).items()}
+        self.ticket_owners = {
+            str(k): (str(v[0]), str(v[1])) for k, v in state.get("ticket_owners", {}).items()
+        }
         self.ticket_times = {
             str(k): [float(t) for t in v] for k, v in state.get("ticket_times", {}).items()
         }
@@ -262,8 +286,13 @@ class Router:
                     self._on_gone(list(record.keys), now, fx)
                 case rec.Disposed():
                     self._on_disposed(key, record.session, now, fx)
+                case rec.TicketTaken():
+                    self._on_ticket_taken(record.session, fx)
         except ProtocolError as exc:
             fx.deliveries.append((key, p.Error(code=exc.code, detail=exc.detail[:500], ref=ref)))
+        except NobodyEligible as exc:
+            code = ErrorCode.NOBODY_ELIGIBLE
+            fx.deliveries.append((key, p.Error(code=code, detail=str(exc)[:500], ref=ref)))
         except RoutingError as exc:
             fx.deliveries.append(
                 (key, p.Error(code=ErrorCode.BAD_STATE, detail=str(exc)[:500], ref=ref))
@@ -294,6 +323,9 @@ class Router:
         sid = self.caller_session.get(key)
         session = self.sessions.get(sid) if sid else None
         if sid and session:
+            # A new connection holds no voicemail room (grants are per connection, and
+            # the old one left it): a voice message being recorded was given up.
+            session.voicemail = False
             if session.live and session.agent:
                 fx.deliveries.append((key, self._connected(sid, session.agent)))
             else:
@@ -342,6 +374,13 @@ class Router:
                 ev.AgentStateChanged(now=now, agent=agent, presence=RoutingPresence.AVAILABLE),
                 fx,
             )
+
+    def _on_ticket_taken(self, sid: str, fx: Effects) -> None:
+        """A message's ticket is written: now its caller is told it was taken."""
+        owner = self.ticket_owners.pop(sid, None)
+        if owner is not None:
+            key, outcome = owner
+            fx.deliveries.append((key, p.Ended(session_id=sid, outcome=p.Outcome(outcome))))
 
     def _on_gone(self, keys: list[str], now: float, fx: Effects) -> None:
         """A process died with these connections: each is dropped as if it had closed."""
@@ -468,22 +507,35 @@ class Router:
                 session.number = number
                 if given and display:
                     session.display = str(display)
+            case p.RecordVoicemail() if not is_agent:
+                sid, session = self._caller_session(key)
+                if session.live:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "the session is live")
+                if session.voicemail:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "a voice message is being recorded")
+                self._check_tickets(record, now, fx)
+                session.voicemail = True
+                room = voicemail_room(sid)
+                fx.deliveries.append(
+                    (key, p.VoicemailRoom(session_id=sid, room=room, limit_s=VOICEMAIL_LIMIT_S))
+                )
+            case p.CancelVoicemail() if not is_agent:
+                sid, session = self._caller_session(key)
+                if not session.voicemail:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "no voice message is being recorded")
+                session.voicemail = False
             case p.RequestVoicemail() if not is_agent:
-                sid, _session = self._caller_session(key)
-                address = record.addr
-                times = self._ticket_times(str(address), now) if address else None
-                if times is not None and len(times) >= self.tickets_per_hour:
-                    fx.refusals.append("tickets_per_address")
-                    raise ProtocolError(
-                        ErrorCode.RATE_LIMITED,
-                        "too many messages from your address this hour; please call later",
-                    )
+                sid, session = self._caller_session(key)
+                if msg.recorded and not session.voicemail:
+                    raise ProtocolError(ErrorCode.BAD_STATE, "no voice message was recorded")
+                times = self._check_tickets(record, now, fx)
                 self._handle(ev.VoicemailRequested(now=now, session=sid), fx)
                 if times is not None:
                     times.append(now)
-                # The ticket carries what the caller said.
+                # The ticket carries what the caller wrote (a voice message alone: none;
+                # its recording is the session's, recordings.store.voicemail_recordings).
                 fx.tickets = [
-                    dataclasses.replace(t, reason=msg.message) if t.session == sid else t
+                    dataclasses.replace(t, reason=msg.message or "") if t.session == sid else t
                     for t in fx.tickets
                 ]
             case p.End() if not is_agent:
@@ -565,15 +617,73 @@ class Router:
                 except RoutingError:
                     self.sessions.pop(new, None)
                     raise
+            case p.Consult() if is_agent:
+                sid = self._agents_call(msg.session_id, agent)
+                if msg.to_agent == agent:
+                    raise ProtocolError(
+                        ErrorCode.BAD_FIELD, "to_agent: you cannot consult yourself"
+                    )
+                self._handle(
+                    ev.ConsultRequested(
+                        now=now,
+                        session=sid,
+                        to_queue=QueueId(msg.to_queue.value) if msg.to_queue else None,
+                        to_agent=AgentId(msg.to_agent) if msg.to_agent else None,
+                    ),
+                    fx,
+                )
+            case p.EndConsult() if is_agent:
+                call = self.sessions.get(msg.session_id)
+                if call is None or agent not in (call.agent, call.consultant):
+                    raise ProtocolError(ErrorCode.BAD_STATE, "not your call or consult")
+                self._handle(ev.ConsultEnded(now=now, session=SessionId(msg.session_id)), fx)
+            case p.HandOver() if is_agent:
+                sid = self._agents_call(msg.session_id, agent)
+                self._handle(ev.HandOverRequested(now=now, session=sid), fx)
+            case p.GetTargets() if is_agent:
+                sid = self._agents_call(msg.session_id, agent)
+                agents, queues = self.engine.targets(sid)
+                targets = p.Targets(
+                    session_id=sid,
+                    agents=tuple(
+                        p.TargetAgent(agent_id=a, name=self._name(a) or a, free=free)
+                        for a, free in agents
+                    ),
+                    queues=tuple(
+                        p.TargetQueue(category=Category(q), free=free) for q, free in queues
+                    ),
+                )
+                fx.deliveries.append((key, targets))
             case _:
                 raise ProtocolError(ErrorCode.NOT_ALLOWED, f"{msg.type} is not for your role")
+
+    def _check_tickets(self, record: rec.Msg, now: float, fx: Effects) -> list[float] | None:
+        """The address's ticket times this hour; ``rate_limited`` when they are spent."""
+        address = record.addr
+        times = self._ticket_times(str(address), now) if address else None
+        if times is not None and len(times) >= self.tickets_per_hour:
+            fx.refusals.append("tickets_per_address")
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                "too many messages from your address this hour; please call later",
+            )
+        return times
+
+    def _agents_call(self, sid: str, agent: str) -> SessionId:
+        """``sid`` if it is ``agent``'s live call, else ``bad_state``."""
+        live = self.sessions.get(sid)
+        if live is None or live.agent != agent or not live.live:
+            raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
+        return SessionId(sid)
+
+    def _name(self, agent: str | None) -> str | None:
+        name = self.profiles.get(agent, {}).get("name") if agent else None
+        return str(name)[:80] if name else None
 
     def _unreached(self, agent: str, msg: p.CallbackUnreached, now: float, fx: Effects) -> None:
         """A callback that reached nobody: recorded, and with ``retry`` queued again (as
         ``<id>:b<n+1>``) once the queue's retry delay has passed."""
-        live = self.sessions.get(msg.session_id)
-        if live is None or live.agent != agent or not live.live:
-            raise ProtocolError(ErrorCode.BAD_STATE, "not your live session")
+        live = self.sessions[self._agents_call(msg.session_id, agent)]
         if not live.callback:
             raise ProtocolError(ErrorCode.BAD_STATE, "only a callback can be unreached")
         queue = self.engine.config.queue(QueueId(live.queue))
@@ -621,7 +731,8 @@ class Router:
 
     def _ticket_times(self, address: str, now: float) -> list[float]:
         """Ticket times of ``address`` within the last hour (older ones forgotten)."""
-        for other in [a for a, ts in self.ticket_times.items() if ts[-1] <= now - TICKET_WINDOW_S]:
+        stale = now - TICKET_WINDOW_S
+        for other in [a for a, ts in self.ticket_times.items() if not ts or ts[-1] <= stale]:
             del self.ticket_times[other]
         times = self.ticket_times.setdefault(address, [])
         times[:] = [t for t in times if t > now - TICKET_WINDOW_S]
@@ -630,13 +741,12 @@ class Router:
     # -- actions ----------------------------------------------------------------------
 
     def _connected(self, sid: str, agent: str) -> p.Connected:
-        name = self.profiles.get(agent, {}).get("name")
         session = self.sessions.get(sid)
         return p.Connected(
             session_id=sid,
             agent_id=agent,
             room=call_room(sid),
-            agent_name=str(name)[:80] if name else None,
+            agent_name=self._name(agent),
             channel=p.Channel(session.channel) if session else None,
             callback=True if session is not None and session.callback else None,
             attempt=session.attempt if session is not None and session.callback else None,
@@ -673,6 +783,31 @@ class Router:
 
     def _perform_one(self, action: act.Action, now: float, fx: Effects) -> None:
         match action:
+            case act.OfferSession() if action.consult_of is not None:
+                self.offer_seq += 1
+                offer_id = f"{action.session}.{self.offer_seq}"
+                self.offers[action.agent] = (offer_id, action.session)
+                call = self.sessions[action.consult_of]
+                fx.deliveries.append(
+                    (
+                        agent_key(action.agent),
+                        p.Offer(
+                            offer_id=offer_id,
+                            session_id=action.session,
+                            category=Category(call.queue),
+                            priority=action.priority,
+                            kind=p.OfferKind.CONSULT,
+                            expires_in_s=max(0.0, action.expires_at - now),
+                            waited_s=max(0.0, action.waited_s),
+                            language=call.language,
+                            channel=p.Channel(call.channel),
+                            call_session_id=action.consult_of,
+                            from_name=self._name(call.agent),
+                        ),
+                    )
+                )
+            case act.ConsultChanged():
+                self._consult_changed(action, fx)
             case act.OfferSession():
                 self.offer_seq += 1
                 offer_id = f"{action.session}.{self.offer_seq}"
@@ -780,6 +915,69 @@ class Router:
             case _:
                 log.warning("unhandled action %s", action.kind)
 
+    def _consult_changed(self, action: act.ConsultChanged, fx: Effects) -> None:
+        """Tell both agents of a consult where it stands; a hand-over makes the consult
+        leg the caller's session, in the same room (``connected`` to both)."""
+        call = self.sessions[action.session]
+        sid, cid = action.session, action.consult
+        category = Category(call.queue)
+        requester, consultant = action.requester, action.consultant
+        state = action.state
+
+        def tell(to: str | None, phase: p.ConsultPhase, side: p.ConsultSide, **kw: Any) -> None:
+            if to is not None:
+                msg = p.ConsultState(
+                    session_id=sid,
+                    consult_id=cid,
+                    state=phase,
+                    side=side,
+                    category=category,
+                    **kw,
+                )
+                fx.deliveries.append((agent_key(to), msg))
+
+        if state is act.ConsultState.RINGING:
+            call.consult = cid
+            tell(requester, p.ConsultPhase.RINGING, p.ConsultSide.REQUESTER)
+        elif state is act.ConsultState.CONNECTED:
+            self.offers.pop(consultant or "", None)
+            call.consultant = consultant
+            tell(
+                consultant,
+                p.ConsultPhase.CONNECTED,
+                p.ConsultSide.CONSULTANT,
+                room=call_room(sid),
+                agent_name=self._name(requester),
+            )
+            tell(
+                requester,
+                p.ConsultPhase.CONNECTED,
+                p.ConsultSide.REQUESTER,
+                agent_name=self._name(consultant),
+            )
+        elif state is act.ConsultState.ENDED:
+            call.consult = call.consultant = None
+            reason = _CONSULT_END_REASONS.get(action.reason or "", p.ConsultEndReason.ENDED)
+            tell(requester, p.ConsultPhase.ENDED, p.ConsultSide.REQUESTER, reason=reason)
+            tell(
+                consultant,
+                p.ConsultPhase.ENDED,
+                p.ConsultSide.CONSULTANT,
+                room=call_room(sid),
+                reason=reason,
+            )
+        else:  # HANDED_OVER: the session's own SessionRecorded (transferred) follows
+            assert consultant is not None
+            call.consult = call.consultant = None
+            self.sessions[cid] = dataclasses.replace(
+                call, queue=action.queue, live=True, agent=consultant
+            )
+            if self.caller_session.get(call.owner) == sid:
+                self.caller_session[call.owner] = cid
+            connected = self._connected(cid, consultant)
+            fx.deliveries.append((agent_key(consultant), connected))
+            fx.deliveries.append((call.owner, connected))
+
     def _recorded(self, action: act.SessionRecorded, fx: Effects) -> None:
         session = self.sessions.pop(action.session, None)
         fields = {f.name: getattr(action, f.name) for f in dataclasses.fields(action)}
@@ -839,6 +1037,8 @@ class Router:
                 channel=session.channel,
                 town=session.town,
             )
+        if new is not None and self.caller_session.get(owner) == new:
+            return  # handed over within the call: the caller was told ``connected``
         if self.caller_session.get(owner) == action.session:
             if new is not None and new in self.sessions:
                 self.caller_session[owner] = new
@@ -853,6 +1053,10 @@ class Router:
             self._cancel_timer(GRACE_PREFIX + owner, fx)
             if self.caller_conns.get(owner, "") is None:
                 del self.caller_conns[owner]
+        if any(t.session == action.session for t in fx.tickets):
+            # A message taken: its caller is told once the ticket exists (TicketTaken).
+            self.ticket_owners[action.session] = (owner, outcome.value)
+            return
         answered = outcome in (p.Outcome.ANSWERED, p.Outcome.CALLBACK_DONE)
         fx.deliveries.append(
             (owner, p.Ended(session_id=action.session, outcome=outcome, survey=answered or None))

@@ -23,6 +23,9 @@ from signaling.errors import ErrorCode, ProtocolError
 
 T = TypeVar("T")
 
+MAX_ITEMS = 500
+"""The longest list a message may carry."""
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -74,6 +77,7 @@ class _FieldSpec:
     optional: bool
     required: bool
     constraint: Text | Num | None
+    item: type | None = None  # ``tuple[Item, ...]``: a list of ``Item`` message objects
 
 
 _specs: dict[type, tuple[_FieldSpec, ...]] = {}
@@ -100,12 +104,18 @@ def _spec_for(cls: type) -> tuple[_FieldSpec, ...]:
             for extra in extras:
                 if isinstance(extra, Text | Num):
                     constraint = extra
+        item: type | None = None
+        if typing.get_origin(hint) is tuple:
+            parts = typing.get_args(hint)
+            if len(parts) != 2 or parts[1] is not Ellipsis or not isinstance(parts[0], type):
+                raise TypeError(f"{cls.__name__}.{field.name}: only tuple[Item, ...] of objects")
+            item, hint = parts[0], tuple
         if not isinstance(hint, type):
             raise TypeError(f"{cls.__name__}.{field.name}: unsupported annotation {hint!r}")
         required = (
             field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         )
-        out.append(_FieldSpec(field.name, hint, optional, required, constraint))
+        out.append(_FieldSpec(field.name, hint, optional, required, constraint, item))
     spec = tuple(out)
     _specs[cls] = spec
     return spec
@@ -117,6 +127,14 @@ def _decode_value(spec: _FieldSpec, value: Any) -> Any:
         if spec.optional:
             return None
         raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: must not be null")
+    if spec.item is not None:
+        if not isinstance(value, list):
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: must be a list")
+        if len(value) > MAX_ITEMS:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: at most {MAX_ITEMS} items")
+        if not all(isinstance(v, dict) for v in value):
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: items must be objects")
+        return tuple(decode(spec.item, v, envelope=frozenset()) for v in value)
     if issubclass(base, enum.Enum):
         if not isinstance(value, str):
             raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: must be a string")
@@ -178,5 +196,8 @@ def encode(msg: object) -> dict[str, Any]:
         value = getattr(msg, field.name)
         if value is None:
             continue
-        out[field.name] = value.value if isinstance(value, enum.Enum) else value
+        if isinstance(value, tuple):
+            out[field.name] = [encode(item) for item in value]
+        else:
+            out[field.name] = value.value if isinstance(value, enum.Enum) else value
     return out

@@ -115,6 +115,7 @@ def setup_signaling(
     reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
     survey_token: Callable[[str], str] | None = None,
     history_pass: Callable[[str, str, str, float], str] | None = None,
+    discard_recording: Callable[[str], Awaitable[None]] | None = None,
     allowed_origins: Iterable[str] = (),
     sockets_per_address: int = 50,
     client_address: ClientAddress = _remote,
@@ -129,6 +130,8 @@ def setup_signaling(
     every process) signs resume tokens and hashes phone numbers. ``load_profile`` gives
     an agent's routing profile (default: ``engine_config.roster``). ``rooms`` runs media
     rooms for the room messages (``signaling.rooms``); without it they are refused.
+    ``discard_recording(room)`` deletes a voicemail room's recordings when its caller
+    cancels the message or gives it up (hangs up, is answered, drops).
 
     ``allowed_origins`` are the pages' origins besides the request's own host (the public
     URL behind a proxy); ``sockets_per_address`` bounds one client address's open
@@ -199,6 +202,7 @@ def setup_signaling(
             refused=count_refusal,
             known_town=known_town,
             keep_number=keep_number,
+            discard_recording=discard_recording,
             reveal_number=reveal_number,
             survey_token=survey_token,
             history_pass=history_pass,

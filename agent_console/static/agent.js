@@ -5,9 +5,10 @@ import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
 import { MediaRoom, attachStream, detachStream, resumePlayback } from "./room.js";
 import { loadPlaces, placeName } from "./towns.js";
 import { onDeskMessage } from "./history.js";
+import { CallMover } from "./consult.js";
 
 const offers = new Map();
-let live = null; // {session_id, room, caller}
+let live = null; // {session_id, room, caller, consultant?: a colleague's call we joined}
 let stopped = false;
 
 const DEVICE_NOTICES = {
@@ -23,7 +24,12 @@ const remotes = $("#remotes");
 const room = new MediaRoom({
   send: (type, fields) => signaling.send(type, fields),
   preview: $("#preview"),
-  onRemote: (participant, stream) => attachStream(remotes, participant, stream, live ? live.caller : ""),
+  onRemote(participant, stream) {
+    // A colleague in the call (a consult) is shown by name; the caller as the caller.
+    const person = room.people.get(participant);
+    const colleague = person && person.role !== "caller" ? person.name : "";
+    attachStream(remotes, participant, stream, colleague || (live ? live.caller : ""));
+  },
   onRemoteGone: (participant) => detachStream(remotes, participant),
   onNotice(code, value) {
     if (DEVICE_NOTICES[code]) $("#device-notice").textContent = DEVICE_NOTICES[code];
@@ -33,9 +39,13 @@ const room = new MediaRoom({
       if (live.callback) callbackReached();
       const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
       if (tile && value.name) tile.textContent = value.name;
+    } else if (code === "participant" && value.role !== "caller" && value.name) {
+      const tile = remotes.querySelector(`[data-participant="${CSS.escape(value.id)}"] figcaption`);
+      if (tile) tile.textContent = value.name;
     } else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
   },
 });
+const mover = new CallMover({ send: (type, fields) => signaling.send(type, fields), live: () => live });
 window.hotline = { room, offers };
 
 function note(textContent) {
@@ -106,6 +116,13 @@ function chime() {
 }
 
 function describe(offer) {
+  if (offer.kind === "consult") {
+    return t("{what}: {category}, from {name}", {
+      what: label("offer_kind", offer.kind),
+      category: label("category", offer.category),
+      name: offer.from_name || t("A colleague"),
+    });
+  }
   return t("{what}: {category}", {
     what: label("offer_kind", offer.kind),
     category: label("category", offer.category),
@@ -208,9 +225,16 @@ for (const button of document.querySelectorAll("#callback-results button")) {
   });
 }
 
+// A consultant in a colleague's call may only leave it (or mute): the call is theirs.
+function setConsultant(on) {
+  for (const id of ["#end-session", "#hold", "#live-notes"]) show($(id).closest("label") || $(id), !on);
+}
+
 function endLive() {
   show($("#callback-call"), false);
   live = null;
+  mover.reset();
+  setConsultant(false);
   room.leave(false); // the server takes both out of a call's room when it ends
   remotes.replaceChildren();
   show($("#live"), false);
@@ -347,18 +371,63 @@ function onMessage(msg) {
       }
       renderOffers();
       if (live && live.session_id === msg.session_id) break; // a repeated connected
+      if (live && live.consultant && msg.room === live.room) {
+        // Handed over: the call is now ours, in the same room (nothing to rejoin).
+        live.session_id = msg.session_id;
+        live.consultant = false;
+        setConsultant(false);
+        mover.reset();
+        mover.refresh();
+        $("#live-session").textContent = msg.session_id;
+        mover.status(t("The call was handed over to you."));
+        break;
+      }
       live = {
         session_id: msg.session_id,
         room: msg.room,
         caller: accepted ? t("Caller ({category})", { category: label("category", accepted.category) }) : t("Caller"),
       };
+      // Where the caller is, and how: what the offer said, kept for the whole call.
+      const where = accepted && accepted.town ? placeName(accepted.town) : "";
+      const how = msg.channel === "web_video" ? t("Video call") : t("Voice call");
+      $("#live-where").textContent = where ? `${how} · ${where}` : how;
       if (msg.callback) showCallback(msg, accepted);
       $("#live-caller").textContent = live.caller;
       $("#live-session").textContent = msg.session_id;
       show($("#live"), true);
       if (msg.room) room.join(msg.room);
+      mover.refresh();
       break;
     }
+    case "targets":
+      mover.onTargets(msg);
+      break;
+    case "consult_state":
+      if (msg.side === "requester") {
+        mover.onConsultState(msg);
+      } else if (msg.state === "connected") {
+        for (const [id, offer] of offers) if (offer.session_id === msg.consult_id) offers.delete(id);
+        renderOffers();
+        live = {
+          session_id: msg.session_id,
+          room: msg.room,
+          consultant: true,
+          caller: t("Caller ({category})", { category: label("category", msg.category) }),
+        };
+        $("#live-where").textContent = t("Consult in {name}'s call", { name: msg.agent_name || t("A colleague") });
+        $("#live-caller").textContent = live.caller;
+        $("#live-session").textContent = msg.session_id;
+        show($("#live"), true);
+        setConsultant(true);
+        mover.asConsultant(msg.agent_name || t("A colleague"));
+        room.join(msg.room);
+      } else if (live && live.consultant && live.session_id === msg.session_id) {
+        endLive(); // the server takes us out of the room
+        $("#last-outcome").textContent = msg.reason === "call_ended"
+          ? t("The consult ended with the call.")
+          : t("The consult has ended.");
+      }
+      break;
     case "ended": {
       const retry = Boolean(live && live.session_id === msg.session_id && live.retry);
       if (live && msg.session_id === live.session_id) endLive();
@@ -372,7 +441,7 @@ function onMessage(msg) {
       if (msg.ref === "hello" && msg.code === "not_allowed") {
         stopDesk(t("This account does not take calls (only lawyers, mediators, notaries and legal-aid staff do). Use the Supervisor page to watch the lines."),
           t("not taking calls"));
-      } else {
+      } else if (!mover.onError(msg)) {
         $("#last-error").textContent = label("error", msg.code, t("Something went wrong; please try again."));
       }
       break;
@@ -391,8 +460,6 @@ $("#mute").addEventListener("click", () => {
   setMute(room.muted);
 });
 $("#hold").addEventListener("click", () => room.hold($("#hold").getAttribute("aria-pressed") !== "true"));
-$("#transfer").addEventListener("click", () =>
-  live && signaling.send("transfer", { session_id: live.session_id, to_queue: $("#transfer-queue").value }));
 $("#remotes").addEventListener("click", () => resumePlayback(remotes));
 setInterval(() => offers.size && renderOffers(), 1000);
 signaling.connect();

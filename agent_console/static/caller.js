@@ -31,6 +31,13 @@ let opens = 0; // socket openings: a reopened socket means a new peer connection
 let joinedOn = -1;
 let callbackKept = false;
 let offDuty = false; // nobody is on duty: no wait is shown
+// The voice message: "idle", "asking" (devices, then record_voicemail), "recording"
+// (in the voicemail room), "full" (stopped at its limit), "sending", or "written" (no
+// microphone: a written message only).
+let voicemail = "idle";
+let voicemailEnds = 0; // when the recording's limit is reached (ms, from recording start)
+let voicemailLimit = 120;
+let voicemailTimer = null;
 
 const DEVICE_NOTICES = {
   camera_denied: t("The camera was not allowed: this is a voice call."),
@@ -59,13 +66,32 @@ const room = new MediaRoom({
         ? t("The lawyer has put you on hold; please stay on the line.")
         : "";
     } else if (code === "participant" && value.role === "host" && value.name) {
-      agentName = value.name;
-      $("#agent-name").textContent = agentName;
+      const hosts = [...room.people.values()].filter((person) => person.role === "host");
+      if (hosts.length > 1) {
+        // A consult: a colleague of the lawyer's joins the call (docs/protocol.md).
+        $("#device-notice").textContent = t("Another member of staff has joined the call: {name}.", { name: value.name });
+      } else {
+        agentName = value.name;
+        $("#agent-name").textContent = agentName;
+      }
     }
     else if (code === "room_error") $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
   },
 });
-window.hotline = { room, state: () => state, session: () => sessionId, rated: () => rated && rated.status };
+// The voicemail room (V-<session>): the microphone alone, its own peer connection.
+const voice = new MediaRoom({
+  send: (type, fields) => signaling && signaling.send(type, fields),
+  onNotice(code, value) {
+    if (code === "recording" && value && voicemail === "asking") startCountdown();
+    else if (code === "room_error") {
+      $("#device-notice").textContent = t("The audio and video connection failed: {detail}", { detail: value });
+    }
+  },
+});
+window.hotline = {
+  room, voice, state: () => state, session: () => sessionId, rated: () => rated && rated.status,
+  voicemail: () => voicemail,
+};
 
 function say(main, more = "") {
   text.textContent = main;
@@ -116,6 +142,11 @@ function onStatus(socket, code) {
 }
 
 function onMessage(msg) {
+  if (msg.type === "room_notice" && msg.notice === "recording_limit" && msg.room === voice.room) {
+    voicemailFull();
+    return;
+  }
+  if (voice.handle(msg)) return;
   if (room.handle(msg)) return;
   switch (msg.type) {
     case "welcome":
@@ -126,6 +157,10 @@ function onMessage(msg) {
       joinRequest = null;
       break;
     case "queued":
+      if (["asking", "recording", "full"].includes(voicemail)) {
+        endVoicemail(); // a new connection: the server gave the voicemail room up
+        $("#device-notice").textContent = t("The recording was interrupted; please leave your message again.");
+      }
       sessionId = msg.session_id;
       setState("queued");
       room.teardown();
@@ -164,6 +199,11 @@ function onMessage(msg) {
     case "callback_offered":
       showCallbackChoice(msg.reason);
       break;
+    case "voicemail_room":
+      voicemailLimit = msg.limit_s;
+      if (voicemail === "asking") voice.join(msg.room);
+      else signaling.send("cancel_voicemail", {}); // given up while it was being granted
+      break;
     case "ended":
       stopRinging();
       if (msg.survey) askRating(msg.session_id, msg.survey_token);
@@ -178,7 +218,14 @@ function onMessage(msg) {
       }[msg.outcome] || "");
       break;
     case "error":
-      if (msg.ref === "request_callback") {
+      if (["record_voicemail", "request_voicemail", "cancel_voicemail"].includes(msg.ref)) {
+        if (voicemail === "asking") endVoicemail();
+        else if (voicemail === "sending") voicemail = voice.room ? "recording" : "written";
+        $("#send-voicemail").disabled = false;
+        detail.textContent = msg.ref === "request_voicemail" && msg.code === "missing_field"
+          ? t("Please write your message first.")
+          : label("error", msg.code, t("Something went wrong; please try again."));
+      } else if (msg.ref === "request_callback") {
         callbackKept = false;
         detail.textContent = msg.code === "bad_state"
           ? t("A callback for this number is already waiting.")
@@ -257,6 +304,7 @@ $("#decline").addEventListener("click", () => {
 });
 
 function connectCall(msg) {
+  if (voicemail !== "idle") endVoicemail(); // answered after all: the server took it back
   sessionId = msg.session_id;
   setState("connected");
   agentName = msg.agent_name || t("A duty lawyer");
@@ -292,6 +340,7 @@ function enterCallView() {
 }
 
 function finish(main, more) {
+  endVoicemail();
   setState("ended");
   say(main, more);
   room.leave(false); // the server takes both out of a call's room when it ends
@@ -399,15 +448,105 @@ $("#want-callback").addEventListener("click", () => {
   say(t("Your place is kept"),
     t("We will call you back on {phone}. You may close this page now.", { phone }));
 });
-$("#want-voicemail").addEventListener("click", () => {
-  if (!signaling) return;
+// Leave a message: up to two minutes of the caller's voice through the voicemail room,
+// with an optional written note; without a microphone, a written message only.
+$("#want-voicemail").addEventListener("click", async () => {
+  if (!signaling || voicemail !== "idle") return;
+  voicemail = "asking";
+  show($("#want-voicemail"), false);
+  show($("#want-callback"), false);
+  show($("#voicemail-box"), true);
+  $("#send-voicemail").disabled = true;
+  $("#voicemail-hint").textContent = t("Starting the recording…");
+  const stream = await voice.acquire(false);
+  if (voicemail !== "asking") return; // cancelled meanwhile
+  if (!stream.getAudioTracks().length) {
+    voice.leave(false);
+    voicemail = "written";
+    writtenOnly();
+    return;
+  }
+  signaling.send("record_voicemail", {});
+});
+
+function writtenOnly() {
+  show($("#voicemail-recording"), false);
+  show($("#voicemail-optional"), false);
+  $("#voicemail-hint").textContent = t("No microphone could be used: please write your message instead.");
+  $("#send-voicemail").disabled = false;
+  $("#voicemail-text").focus();
+}
+
+function startCountdown() {
+  voicemail = "recording";
+  voicemailEnds = Date.now() + voicemailLimit * 1000;
+  show($("#voicemail-recording"), true);
+  show($("#voicemail-optional"), true);
+  $("#voicemail-hint").textContent = t("Speak now, up to two minutes. You may also write a few words. Then send it.");
+  $("#send-voicemail").disabled = false;
+  tick();
+  clearInterval(voicemailTimer);
+  voicemailTimer = setInterval(tick, 1000);
+}
+
+function tick() {
+  const left = Math.max(0, Math.ceil((voicemailEnds - Date.now()) / 1000));
+  const time = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+  $("#voicemail-left").textContent = t("{time} left", { time });
+  $("#voicemail-left").dataset.seconds = String(left);
+}
+
+function voicemailFull() {
+  if (voicemail !== "recording") return;
+  voicemail = "full";
+  clearInterval(voicemailTimer);
+  voicemailTimer = null;
+  show($("#voicemail-recording"), false);
+  $("#voicemail-hint").textContent = t("Two minutes are up: the recording has stopped. Send your message now.");
+  $("#send-voicemail").focus();
+}
+
+// Back to the choice (cancelled, answered, or over); the server has taken the room back.
+function endVoicemail() {
+  clearInterval(voicemailTimer);
+  voicemailTimer = null;
+  voice.leave(false);
+  voicemail = "idle";
+  show($("#voicemail-box"), false);
+  show($("#voicemail-recording"), false);
+  show($("#want-voicemail"), true);
+  show($("#want-callback"), true);
+  $("#send-voicemail").disabled = false;
+}
+
+$("#send-voicemail").addEventListener("click", () => {
+  if (!signaling || !["recording", "full", "written"].includes(voicemail)) return;
   const message = $("#voicemail-text").value.trim();
-  if (!message) {
+  const recorded = voicemail !== "written";
+  if (!recorded && !message) {
     detail.textContent = t("Please write your message first.");
     $("#voicemail-text").focus();
     return;
   }
-  signaling.send("request_voicemail", { message });
+  const fields = recorded ? { recorded: true } : {};
+  if (message) fields.message = message;
+  const phone = $("#callback-phone").value.trim();
+  if (phone && !(call && call.phone)) fields.phone = phone;
+  voicemail = "sending";
+  clearInterval(voicemailTimer);
+  voicemailTimer = null;
+  show($("#voicemail-recording"), false);
+  $("#send-voicemail").disabled = true;
+  $("#voicemail-hint").textContent = t("Sending your message…");
+  signaling.send("request_voicemail", fields); // "ended" once the ticket exists
+});
+
+$("#cancel-voicemail").addEventListener("click", () => {
+  if (!signaling || voicemail === "sending") return;
+  if (voicemail === "recording" || voicemail === "full") signaling.send("cancel_voicemail", {});
+  // "asking": a voicemail_room still to come is given back when it arrives
+  endVoicemail();
+  detail.textContent = "";
 });
 
 // A reload within the grace period: the same caller token and resume token, the call resumes.

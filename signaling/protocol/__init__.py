@@ -38,16 +38,43 @@ from signaling.protocol.queue import (
     CancelReason as CancelReason,
 )
 from signaling.protocol.queue import (
+    CancelVoicemail as CancelVoicemail,
+)
+from signaling.protocol.queue import (
     Channel as Channel,
 )
 from signaling.protocol.queue import (
     Connected as Connected,
 )
 from signaling.protocol.queue import (
+    Consult as Consult,
+)
+from signaling.protocol.queue import (
+    ConsultEndReason as ConsultEndReason,
+)
+from signaling.protocol.queue import (
+    ConsultPhase as ConsultPhase,
+)
+from signaling.protocol.queue import (
+    ConsultSide as ConsultSide,
+)
+from signaling.protocol.queue import (
+    ConsultState as ConsultState,
+)
+from signaling.protocol.queue import (
     End as End,
 )
 from signaling.protocol.queue import (
+    EndConsult as EndConsult,
+)
+from signaling.protocol.queue import (
     Ended as Ended,
+)
+from signaling.protocol.queue import (
+    GetTargets as GetTargets,
+)
+from signaling.protocol.queue import (
+    HandOver as HandOver,
 )
 from signaling.protocol.queue import (
     JoinQueue as JoinQueue,
@@ -83,6 +110,9 @@ from signaling.protocol.queue import (
     QueuedReason as QueuedReason,
 )
 from signaling.protocol.queue import (
+    RecordVoicemail as RecordVoicemail,
+)
+from signaling.protocol.queue import (
     Reject as Reject,
 )
 from signaling.protocol.queue import (
@@ -95,7 +125,19 @@ from signaling.protocol.queue import (
     SetPresence as SetPresence,
 )
 from signaling.protocol.queue import (
+    TargetAgent as TargetAgent,
+)
+from signaling.protocol.queue import (
+    TargetQueue as TargetQueue,
+)
+from signaling.protocol.queue import (
+    Targets as Targets,
+)
+from signaling.protocol.queue import (
     Transfer as Transfer,
+)
+from signaling.protocol.queue import (
+    VoicemailRoom as VoicemailRoom,
 )
 from signaling.protocol.room import (
     GetRoomStats as GetRoomStats,
@@ -256,11 +298,17 @@ ClientMessage = (
     | LeaveQueue
     | RequestCallback
     | RequestVoicemail
+    | RecordVoicemail
+    | CancelVoicemail
     | SetPresence
     | Accept
     | Reject
     | End
     | Transfer
+    | Consult
+    | EndConsult
+    | HandOver
+    | GetTargets
     | CallbackUnreached
     | Ping
     | JoinRoom
@@ -281,11 +329,17 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
         LeaveQueue,
         RequestCallback,
         RequestVoicemail,
+        RecordVoicemail,
+        CancelVoicemail,
         SetPresence,
         Accept,
         Reject,
         End,
         Transfer,
+        Consult,
+        EndConsult,
+        HandOver,
+        GetTargets,
         CallbackUnreached,
         Ping,
         JoinRoom,
@@ -305,11 +359,14 @@ ServerMessage = (
     | Position
     | Connected
     | CallbackOffered
+    | VoicemailRoom
     | Ended
     | Offer
     | CallbackNumber
     | OfferCancelled
     | PresenceChanged
+    | ConsultState
+    | Targets
     | Error
     | Pong
     | RoomJoined
@@ -334,11 +391,14 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         Position,
         Connected,
         CallbackOffered,
+        VoicemailRoom,
         Ended,
         Offer,
         CallbackNumber,
         OfferCancelled,
         PresenceChanged,
+        ConsultState,
+        Targets,
         Error,
         Pong,
         RoomJoined,

@@ -45,6 +45,28 @@ class PresenceRequest(enum.StrEnum):
 class OfferKind(enum.StrEnum):
     CALL = "call"
     CALLBACK = "callback"
+    CONSULT = "consult"  # a colleague asks this agent into a live call (``consult``)
+
+
+class ConsultPhase(enum.StrEnum):
+    """Where a consult stands (``consult_state``)."""
+
+    RINGING = "ringing"  # asked for; ringing, or waiting for someone to be free
+    CONNECTED = "connected"  # the colleague accepted: three in the call
+    ENDED = "ended"
+
+
+class ConsultSide(enum.StrEnum):
+    """Which end of a consult the receiving agent is."""
+
+    REQUESTER = "requester"  # the call's agent, who asked
+    CONSULTANT = "consultant"  # the colleague asked in
+
+
+class ConsultEndReason(enum.StrEnum):
+    ENDED = "ended"  # withdrawn by the requester, or the colleague left
+    CALL_ENDED = "call_ended"  # the call itself ended
+    AGENT_LOST = "agent_lost"  # the colleague's connection was lost
 
 
 class CancelReason(enum.StrEnum):
@@ -120,11 +142,33 @@ class RequestCallback:
 class RequestVoicemail:
     """A waiting caller leaves a message instead (a ticket answered the next day).
 
-    The message is required: a ticket without one helps nobody.
+    A written message is required unless the caller ``recorded`` one in the voicemail
+    room granted by ``record_voicemail`` (a ticket with neither helps nobody). ``phone``:
+    the number to answer on, if not given with ``join_queue`` (kept sealed, shown masked).
     """
 
     type: ClassVar[str] = "request_voicemail"
-    message: Annotated[str, Text(1, 2000)]
+    message: Annotated[str, Text(1, 2000)] | None = None
+    recorded: bool | None = None  # true: the voice message recorded in the voicemail room
+    phone: Phone | None = None
+
+    def __post_init__(self) -> None:
+        if self.message is None and not self.recorded:
+            raise ProtocolError(ErrorCode.MISSING_FIELD, "message: required unless recorded")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordVoicemail:
+    """A waiting caller asks to record a voice message (answered by ``voicemail_room``)."""
+
+    type: ClassVar[str] = "record_voicemail"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelVoicemail:
+    """The caller gives up the voice message being recorded (they stay in line)."""
+
+    type: ClassVar[str] = "cancel_voicemail"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +235,47 @@ class Transfer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Consult:
+    """Ask a second agent into a live call (warm transfer): a named colleague or anyone
+    serving a queue (exactly one). Refused (``nobody_eligible``) when nobody signed in
+    could take it; the colleague's offer is marked ``consult``."""
+
+    type: ClassVar[str] = "consult"
+    session_id: Id
+    to_queue: Category | None = None
+    to_agent: Id | None = None
+
+    def __post_init__(self) -> None:
+        if (self.to_queue is None) == (self.to_agent is None):
+            raise ProtocolError(ErrorCode.BAD_FIELD, "exactly one of to_queue, to_agent")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndConsult:
+    """End the consult of call ``session_id``: the requester withdraws it (or asks the
+    colleague out), or the colleague leaves the call."""
+
+    type: ClassVar[str] = "end_consult"
+    session_id: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandOver:
+    """The call's agent hands it to the colleague who joined, and leaves (wrap-up)."""
+
+    type: ClassVar[str] = "hand_over"
+    session_id: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetTargets:
+    """Who a live call could be transferred to or a colleague consulted from (``targets``)."""
+
+    type: ClassVar[str] = "get_targets"
+    session_id: Id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Queued:
     type: ClassVar[str] = "queued"
     session_id: Id
@@ -230,6 +315,17 @@ class Connected:
     attempt: Count | None = None
     attempts: Count | None = None
     caller_online: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailRoom:
+    """The caller may now ``join_room`` ``room`` (``V-<session>``, microphone only) and
+    speak for up to ``limit_s`` seconds; then ``request_voicemail`` with ``recorded``."""
+
+    type: ClassVar[str] = "voicemail_room"
+    session_id: Id
+    room: Id
+    limit_s: Seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,6 +372,9 @@ class Offer:
     # agent's node replaces it with ``history_pass`` before the desk sees the offer.
     caller_ref: Id | None = None
     history_pass: Token | None = None  # GET /api/sessions/{id}/earlier, while it rings
+    # A consult: the call it is for and who asks (王律师).
+    call_session_id: Id | None = None
+    from_name: Annotated[str, Text(1, 80)] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -304,3 +403,48 @@ class PresenceChanged:
     type: ClassVar[str] = "presence_changed"
     state: Presence
     reason: Reason | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsultState:
+    """A consult changed: to the requester (ringing, connected, ended) and to the
+    colleague (connected, ended). ``room`` is the call's room the colleague may join;
+    ``agent_name`` the other agent's name. A hand-over is told by ``connected`` (the
+    colleague) and ``ended`` (the requester) of the sessions themselves."""
+
+    type: ClassVar[str] = "consult_state"
+    session_id: Id
+    consult_id: Id
+    state: ConsultPhase
+    side: ConsultSide
+    category: Category
+    room: Id | None = None
+    agent_name: Annotated[str, Text(1, 80)] | None = None
+    reason: ConsultEndReason | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetAgent:
+    """A colleague who could take a call (signed in, on duty, speaking its language)."""
+
+    agent_id: Id
+    name: Annotated[str, Text(1, 80)]
+    free: bool  # available and not ringing: would be rung at once
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetQueue:
+    """A queue someone signed in serves (besides the asking agent)."""
+
+    category: Category
+    free: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Targets:
+    """The answer to ``get_targets``: colleagues by name and queues, for a live call."""
+
+    type: ClassVar[str] = "targets"
+    session_id: Id
+    agents: tuple[TargetAgent, ...] = ()
+    queues: tuple[TargetQueue, ...] = ()

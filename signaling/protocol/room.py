@@ -33,6 +33,7 @@ class Notice(enum.StrEnum):
     ON_HOLD = "on_hold"  # ``participant`` (you, or someone else) is on hold
     RESUMED = "resumed"  # ``participant`` is back from hold
     RECORDING = "recording"  # this room is recorded until it ends; it cannot be stopped
+    RECORDING_LIMIT = "recording_limit"  # the recording reached its limit and stopped
 
 
 class RoomErrorCode(enum.StrEnum):

@@ -82,6 +82,7 @@ async def test_notes_carry_over_and_a_booked_callback_needs_its_time(
         desk = await desk_ready(browser, url)
         await caller_in_line(browser, url)
         session = await take_first_offer(desk)
+        assert await desk.text_content("[data-testid=live-where]") == "语音通话"
         await desk.fill("#live-notes", "来电人需要周五前回电")
         await desk.click("#end-session")
         form = desk.locator("[data-testid=disposition]")

@@ -660,6 +660,13 @@ async def ws_room(seconds: float = 1.5) -> dict[str, Any]:
     return await run(seconds)
 
 
+async def voicemail_room(seconds: float = 2.0, limit_s: float = 1.5) -> dict[str, Any]:
+    """A waiting caller's voice message over /ws (tests/media/voicemail_room.py)."""
+    from tests.media.voicemail_room import voicemail_room as run
+
+    return await run(seconds, limit_s)
+
+
 async def call_room(seconds: float = 1.0) -> dict[str, Any]:
     """A hotline call's room over /ws with bots (tests/media/call_room.py)."""
     from tests.media.call_room import call_room as run
@@ -696,6 +703,7 @@ SCENARIOS = {
     "matrix": matrix,
     "recording": recording,
     "recording_midstream": recording_midstream,
+    "voicemail_room": voicemail_room,
 }
 
 

@@ -41,7 +41,7 @@ class TestHistoryPage:
         for code in ("labour_wages", "referred_legal_aid", "web_video", "T-01", "answered"):
             assert f">{code}<" not in html
         assert html.count('data-testid="recording-link"') == 1
-        assert 'href="/recordings/R-1/1"' in html
+        assert 'href="/api/recordings/R-1/files/0"' in html
 
     async def test_who_may_open_it(self, calls: Database, make_client: AppClient) -> None:
         """Anonymous visitors and callers are sent to sign in (401 as JSON); staff who
@@ -67,30 +67,28 @@ class TestRecordingLinks:
     async def test_own_recording_plays_anothers_is_refused_both_audited(
         self, calls: Database, make_client: AppClient
     ) -> None:
-        """wang opens his call's recording (the file, audited as a read); li's recording
-        is 403 for him (audited as refused); unknown recordings and parts are 404; the
-        supervisor may read any."""
+        """The link on wang's page plays his call's recording (audited as a read); li's
+        recording is 403 for him (audited as refused); unknown recordings and parts are
+        404; the supervisor may read any."""
         client = await make_client()
         assert await sign_in(client, "wang") == 303
-        own = await client.get("/recordings/R-1/1")
+        own = await client.get("/api/recordings/R-1/files/0")
         assert own.status == 200
         assert await own.read() == b"webm R-1"
         assert own.headers["Content-Type"] == "video/webm"
-        assert (await client.get("/recordings/R-2/1")).status == 403
-        assert (await client.get("/recordings/R-9/1")).status == 404
-        assert (await client.get("/recordings/R-1/2")).status == 404
-        assert (await client.get("/recordings/R-1/x")).status == 404
+        assert (await client.get("/api/recordings/R-2/files/0")).status == 403
+        assert (await client.get("/api/recordings/R-9/files/0")).status == 404
+        assert (await client.get("/api/recordings/R-1/files/1")).status == 404
         supervisor = await make_client()
         assert await sign_in(supervisor, "sup") == 303
-        assert (await supervisor.get("/recordings/R-2/1")).status == 200
+        assert (await supervisor.get("/api/recordings/R-2/files/0")).status == 200
         anonymous = await make_client()
-        refused = await anonymous.get("/recordings/R-1/1", headers={"Accept": "application/json"})
+        refused = await anonymous.get("/api/recordings/R-1/files/0")
         assert refused.status == 401
         assert await _audit(calls) == [
             ("wang", "recording.read", "recording:R-1"),
             ("wang", "recording.read_denied", "recording:R-2"),
             ("wang", "recording.read_denied", "recording:R-9"),
-            ("wang", "recording.read", "recording:R-1"),
             ("wang", "recording.read", "recording:R-1"),
             ("sup", "recording.read", "recording:R-2"),
         ]

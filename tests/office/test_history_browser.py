@@ -56,7 +56,7 @@ async def test_history_page_at_360_and_1280(
         await page.screenshot(path=str(shots / "history-360.png"), full_page=True)
         link = first.locator("[data-testid=recording-link]")
         href = await link.get_attribute("href")
-        assert href == "/recordings/R-1/1"
+        assert href == "/api/recordings/R-1/files/0"
         played = await page.request.get(f"{url}{href}")
         assert played.status == 200
         assert await played.body() == b"webm R-1"

@@ -19,8 +19,15 @@ from rooms.actions import (
 )
 from rooms.admission import admit
 from rooms.errors import BadState, IllegalTransition, NotAllowed, NotInRoom, RecordingRequired
-from rooms.events import HoldAsked, Joined, Left, MuteAsked, RecordingAsked
-from rooms.model import Lifecycle, Mode, ParticipantId, Recording, Role, check
+from rooms.events import (
+    HoldAsked,
+    Joined,
+    Left,
+    MuteAsked,
+    RecordingAsked,
+    RecordingLimitReached,
+)
+from rooms.model import Lifecycle, Mode, ParticipantId, Recording, Role, check, voicemail_room
 
 AGENT = ParticipantId("staff-1")
 CALLER = ParticipantId("caller-c")
@@ -54,6 +61,8 @@ class TestKinds:
             check(Lifecycle.CLOSED, Lifecycle.OPEN)
         with pytest.raises(IllegalTransition):
             check(Recording.ON, Recording.ON)
+        with pytest.raises(IllegalTransition):
+            check(Recording.DONE, Recording.ON)
 
 
 class TestJoin:
@@ -207,10 +216,79 @@ class TestRecording:
             room.handle(RecordingAsked(AGENT, on=False))
         with pytest.raises(NotAllowed):
             room.handle(RecordingAsked(CALLER, on=True))
-        assert room.handle(RecordingAsked(AGENT, on=True)) == [StartRecording()]
+        assert room.handle(RecordingAsked(AGENT, on=True)) == [StartRecording(limit_s=None)]
         stopped = room.handle(RecordingAsked(AGENT, on=False))
         assert stopped[0] == StopRecording()
         assert len(notices(stopped, Notice.RECORDING_STOPPED)) == 2
+
+
+class TestVoicemail:
+    def test_voicemail_rooms_by_prefix(self) -> None:
+        """V-<session> is a voicemail room of that session, recorded like a call."""
+        assert voicemail_room("S-abc") == "V-S-abc"
+        assert kind_of("V-S-abc") is RoomKind.VOICEMAIL
+        assert session_of("V-S-abc") == "S-abc"
+        assert session_of("V-") is None
+        assert Room("V-S-abc").recording_required
+
+    def test_recorded_from_the_first_join_with_a_two_minute_limit(self) -> None:
+        """The caller's join starts a recording limited to 120 s (or the limit given)."""
+        actions = Room("V-S-1").handle(Joined(CALLER, Role.CALLER, "Caller"))
+        assert StartRecording(limit_s=120.0) in actions
+        assert notices(actions, Notice.RECORDED) == [Notify(CALLER, Notice.RECORDED)]
+        short = Room("V-S-1", recording_limit_s=3.0).handle(Joined(CALLER, Role.CALLER))
+        assert StartRecording(limit_s=3.0) in short
+
+    def test_the_limit_stops_the_recording_for_good_and_tells_the_caller(self) -> None:
+        """At the limit the recording stops, the caller is told, and it never restarts."""
+        room = Room("V-S-1")
+        room.handle(Joined(CALLER, Role.CALLER, "Caller"))
+        assert room.handle(RecordingLimitReached()) == [
+            StopRecording(),
+            Notify(CALLER, Notice.RECORDING_LIMIT),
+        ]
+        assert room.recording is Recording.DONE
+        with pytest.raises(BadState):
+            room.handle(RecordingLimitReached())
+        again = room.handle(Joined(CALLER, Role.CALLER, "Caller"))  # a reconnect
+        assert not [a for a in again if isinstance(a, StartRecording)]
+        assert not notices(again, Notice.RECORDED)
+        assert room.handle(Left(CALLER)) == [CloseRoom()]
+
+    def test_the_caller_alone(self) -> None:
+        """Nobody joins a caller's voicemail room: no second seat, no other role."""
+        room = Room("V-S-1")
+        with pytest.raises(NotAllowed):
+            room.handle(Joined(AGENT, Role.HOST, "Lawyer Li"))
+        room.handle(Joined(CALLER, Role.CALLER, "Caller"))
+        with pytest.raises(NotAllowed):
+            room.check_join(ParticipantId("caller-2"), Role.CALLER)
+        with pytest.raises(NotAllowed):
+            room.handle(Joined(ParticipantId("caller-2"), Role.CALLER))
+        room.check_join(CALLER, Role.CALLER)  # the same caller reconnecting keeps its seat
+        assert list(room.members) == [CALLER]
+
+    def test_the_caller_cannot_stop_or_restart_it(self) -> None:
+        """Only staff ask for recording; a required room refuses to stop, a finished one
+        to start again."""
+        room = Room("V-S-1")
+        room.handle(Joined(CALLER, Role.CALLER, "Caller"))
+        with pytest.raises(NotAllowed):
+            room.handle(RecordingAsked(CALLER, on=False))
+        meeting = Room("mediation-1", recording_limit_s=60.0)
+        meeting.handle(Joined(AGENT, Role.HOST))
+        assert meeting.handle(RecordingAsked(AGENT, on=True)) == [StartRecording(limit_s=60.0)]
+        meeting.handle(RecordingLimitReached())
+        with pytest.raises(BadState):
+            meeting.handle(RecordingAsked(AGENT, on=True))
+        with pytest.raises(BadState):
+            meeting.handle(RecordingAsked(AGENT, on=False))
+
+    def test_leaving_while_recording_stops_it(self) -> None:
+        """The caller leaving (sent, cancelled, dropped) stops the recording and closes."""
+        room = Room("V-S-1")
+        room.handle(Joined(CALLER, Role.CALLER, "Caller"))
+        assert room.handle(Left(CALLER)) == [StopRecording(), CloseRoom()]
 
 
 class TestLeave:
@@ -286,3 +364,13 @@ class TestAdmission:
             admit("m", staff=False, granted=False, token_room="other", is_open=True)
         with pytest.raises(NotAllowed):
             admit("m", staff=False, granted=False, token_room=None, is_open=True)
+
+    def test_a_voicemail_room_admits_its_granted_caller_only(self) -> None:
+        """Only the connection granted V-<session> enters it (as caller); not staff, not
+        a room token for it."""
+        assert admit("V-S-1", staff=False, granted=True, token_room=None, is_open=False) is (
+            Role.CALLER
+        )
+        for staff, token_room in ((True, None), (False, "V-S-1"), (False, None)):
+            with pytest.raises(NotAllowed):
+                admit("V-S-1", staff=staff, granted=False, token_room=token_room, is_open=True)

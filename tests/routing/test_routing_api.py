@@ -15,6 +15,8 @@ from routing.actions import (
     CancelOffer,
     CancelTimer,
     ConnectSession,
+    ConsultChanged,
+    ConsultState,
     CreateVoicemailTicket,
     OfferCallback,
     OfferSession,
@@ -33,7 +35,10 @@ from routing.events import (
     AgentStateChanged,
     CallbackRequested,
     CallerReturned,
+    ConsultEnded,
+    ConsultRequested,
     Event,
+    HandOverRequested,
     OfferAccepted,
     OfferRejected,
     SessionAbandoned,
@@ -91,6 +96,9 @@ EVENTS: list[Event] = [
     OfferRejected(now=T0, agent=A, session=S),
     TimerFired(now=T0, key=TimerKey("ring:s1")),
     TransferRequested(now=T0, session=S, new_session=SessionId("s2"), to_queue=Q, to_agent=A),
+    ConsultRequested(now=T0, session=S, to_agent=A),
+    ConsultEnded(now=T0, session=S),
+    HandOverRequested(now=T0, session=S),
 ]
 
 ACTIONS: list[Action] = [
@@ -113,6 +121,15 @@ ACTIONS: list[Action] = [
         offered_at=T0 + 1,
         answered_at=T0 + 2,
         agent=A,
+    ),
+    ConsultChanged(
+        session=S,
+        consult=SessionId("s1:c1"),
+        state=ConsultState.ENDED,
+        queue=Q,
+        requester=A,
+        consultant=AgentId("a2"),
+        reason="ended",
     ),
 ]
 
@@ -287,7 +304,7 @@ class TestErrors:
             v for v in vars(errors).values() if isinstance(v, type) and issubclass(v, Exception)
         ]
         assert all(issubclass(c, errors.RoutingError) for c in classes)
-        assert len(classes) == 10
+        assert len(classes) == 11
 
     def test_mask_number(self) -> None:
         """Phone numbers are masked as 138****5678; short ones entirely."""

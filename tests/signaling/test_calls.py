@@ -82,7 +82,7 @@ class TestTransfer:
         agent, caller, connected = await call(connect)
         await agent.send("transfer", session_id=connected.session_id, to_agent="A9")
         error = await agent.expect(p.Error)
-        assert (error.code, error.ref) == (p.ErrorCode.BAD_STATE, "transfer")
+        assert (error.code, error.ref) == (p.ErrorCode.NOBODY_ELIGIBLE, "transfer")
         assert "A9" in error.detail
         await caller.send("ping", nonce="still")
         assert (await caller.expect(p.Pong)).nonce == "still"

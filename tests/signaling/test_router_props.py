@@ -70,6 +70,10 @@ op = st.one_of(
     st.tuples(st.sampled_from(["accept", "agent_end"]), st.sampled_from(AGENTS)),
     st.tuples(st.just("timer")),
     st.tuples(st.just("advance"), st.floats(0.1, 40.0)),
+    # Consults: a colleague by name (themselves too, refused) or anyone in a queue;
+    # withdrawn or left by either agent; handed over.
+    st.tuples(st.just("consult"), st.sampled_from(AGENTS), st.sampled_from((*AGENTS, "legal_aid"))),
+    st.tuples(st.sampled_from(["end_consult", "hand_over"]), st.sampled_from(AGENTS)),
 )
 
 
@@ -147,6 +151,18 @@ class Generator:
             return {**base, "m": {"type": kind, "offer_id": offer[0] if offer else "S-0.0"}}
         if kind == "agent_end":
             return {**base, "m": {"type": "end", "session_id": live or "S-0"}}
+        if kind == "consult":
+            target = step[2]
+            to = {"to_queue": target} if target == "legal_aid" else {"to_agent": target}
+            return {**base, "m": {"type": "consult", "session_id": live or "S-0", **to}}
+        if kind == "end_consult":
+            call = next(
+                (sid for sid, s in self.router.sessions.items() if agent == s.consultant),
+                live,
+            )
+            return {**base, "m": {"type": "end_consult", "session_id": call or "S-0"}}
+        if kind == "hand_over":
+            return {**base, "m": {"type": "hand_over", "session_id": live or "S-0"}}
         return {
             **base,
             "m": {"type": "transfer", "session_id": live or "S-0", "to_queue": "legal_aid"},
@@ -191,6 +207,15 @@ COVERING = [
     ("callback", "c:u2", False), ("callback", "c:u2", True),
     ("advance", 40.0), ("timer",), ("advance", 40.0), ("timer",),
     ("reject", "A1"),
+    ("join", "c:u3", True, "general"), ("accept", "A1"), ("accept", "A2"), ("accept", "A3"),
+    ("consult", "A1", "A1"), ("consult", "A2", "A2"), ("consult", "A3", "A3"),
+    ("consult", "A1", "A2"), ("consult", "A2", "A3"), ("consult", "A3", "A1"),
+    ("accept", "A1"), ("accept", "A2"), ("accept", "A3"),
+    ("hand_over", "A1"), ("hand_over", "A2"), ("hand_over", "A3"),
+    ("join", "c:u4", False, "traffic"), ("accept", "A1"), ("accept", "A2"), ("accept", "A3"),
+    ("consult", "A1", "legal_aid"), ("consult", "A2", "legal_aid"),
+    ("consult", "A3", "legal_aid"), ("accept", "A1"), ("accept", "A2"), ("accept", "A3"),
+    ("end_consult", "A1"), ("end_consult", "A2"), ("end_consult", "A3"),
 ]  # fmt: skip
 
 
@@ -204,7 +229,15 @@ def ghosts(router: Router) -> list[str]:
         and GRACE_PREFIX + s.owner not in router.timers
         and not s.callback
     ]
-    found += sorted(set(router.engine._sessions) ^ set(router.sessions))
+    calls = {sid for sid, s in router.engine._sessions.items() if s.consult_of is None}
+    found += sorted(calls ^ set(router.sessions))
+    # A consult leg belongs to a call the router holds, which knows it.
+    found += [
+        sid
+        for sid, s in router.engine._sessions.items()
+        if s.consult_of is not None
+        and (s.consult_of not in router.sessions or router.sessions[s.consult_of].consult != sid)
+    ]
     found += [a for a in router.engine._agents if a not in router.agent_conns]
     return found
 
@@ -273,5 +306,13 @@ def test_the_generator_reaches_the_interesting_states() -> None:
     """The property above is only as good as its sequences: they must offer, connect,
     end, time out and refuse."""
     test_router_never_raises_and_replays_identically()
-    for kind in ("offer", "connected", "ended", "offer_cancelled", "error", "queued"):
+    for kind in (
+        "offer",
+        "connected",
+        "ended",
+        "offer_cancelled",
+        "error",
+        "queued",
+        "consult_state",
+    ):
         assert SEEN.get(kind, 0) > 0, (kind, SEEN)
