@@ -33,6 +33,8 @@ from hotline.auth import (
     allow,
 )
 from hotline.contact import CallerTokenQuota, Contact, load_roster, routing_config
+from hotline.history import history_pass
+from hotline.history import routes as history_routes
 from hotline.media_web import routes as media_routes
 from hotline.media_web import sfu_ice_servers
 from hotline.metrics import Metrics
@@ -91,6 +93,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_media_node)
     app.router.add_routes(routes)
     app.router.add_routes(media_routes)
+    app.router.add_routes(history_routes)
     app.router.add_routes(recording_routes)
     setup_office(app, settings.secret_key)
     app.router.add_static("/static", STATIC, name="static", append_version=True)
@@ -141,6 +144,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         discard_recording=functools.partial(discard_voicemail, app),
         reveal_number=functools.partial(reveal_number, app),
         survey_token=functools.partial(survey_token, app),
+        history_pass=functools.partial(history_pass, app),
     )
     app.cleanup_ctx.append(_caller_quota)
     # The WebSocket authenticates its peers itself (staff cookie or caller token).

@@ -194,9 +194,13 @@ class Node:
         keep_number: Callable[[str, str], Awaitable[None]] | None = None,
         reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
         survey_token: Callable[[str], str] | None = None,
+        history_pass: Callable[[str, str, str, float], str] | None = None,
         discard_recording: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.survey_token = survey_token  # a caller's ticket to rate an ended call
+        # (session, agent, caller key, ring time) -> the desk's pass to that caller's
+        # earlier sessions (GET /api/sessions/{id}/earlier), minted as the offer arrives.
+        self.history_pass = history_pass
         # The callback number store (``cases.callbacks``): the full number of a caller
         # who asks to be called back is kept there, never in the log, and revealed only
         # to the agent the leader offers that callback to.
@@ -223,7 +227,8 @@ class Node:
         A ``queued`` names the caller's session; a ``connected`` gives the connection its
         call's room, a ``voicemail_room`` its voicemail room, and an ``ended`` takes them
         back and leaves them (so does a consulted colleague's ``consult_state``, connected
-        and ended); a callback ``offer`` is followed by its full number
+        and ended); an ``offer`` from a caller who gave a number gets its
+        ``history_pass``, and a callback ``offer`` is followed by its full number
         (``callback_number``)."""
         conn = self.conns.get(key)
         if conn is None:
@@ -234,11 +239,25 @@ class Node:
             if isinstance(msg, p.Ended) and msg.survey and self.survey_token is not None:
                 token = self.survey_token(msg.session_id)
                 payload = p.serialize(dataclasses.replace(msg, survey_token=token))
+        offer = p.parse_server(payload) if payload.startswith(_OFFER_PREFIX) else None
+        if isinstance(offer, p.Offer) and offer.caller_ref is not None:
+            # The leader offered this session to this connection's agent: only now may
+            # the desk look up the caller's earlier sessions (the pass, signed, names them).
+            agent = conn.identity.agent_id
+            granted: str | None = None
+            if self.history_pass is not None and agent is not None:
+                granted = self.history_pass(
+                    offer.session_id, agent, offer.caller_ref, offer.expires_in_s
+                )
+            offer = dataclasses.replace(offer, caller_ref=None, history_pass=granted)
+            payload = p.serialize(offer)
         conn.push(payload)
-        if payload.startswith(_OFFER_PREFIX) and self.reveal_number is not None:
-            offer = p.parse_server(payload)
-            if isinstance(offer, p.Offer) and offer.kind is p.OfferKind.CALLBACK:
-                self._background(self._send_number(conn, offer), f"number {offer.offer_id}")
+        if (
+            isinstance(offer, p.Offer)
+            and offer.kind is p.OfferKind.CALLBACK
+            and self.reveal_number is not None
+        ):
+            self._background(self._send_number(conn, offer), f"number {offer.offer_id}")
 
     def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)

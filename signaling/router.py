@@ -599,6 +599,10 @@ class Router:
                     queue=msg.to_queue.value if msg.to_queue else old.queue,
                     priority=old.priority,
                     language=old.language,
+                    # the same caller, on the same channel, from the same place
+                    number=old.number,
+                    channel=old.channel,
+                    town=old.town,
                 )
                 try:
                     self._handle(
@@ -827,6 +831,7 @@ class Router:
                             phone=action.callback_number,
                             channel=p.Channel(session.channel) if session else None,
                             town=session.town if session else None,
+                            caller_ref=session.number if session else None,
                         ),
                     )
                 )

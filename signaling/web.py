@@ -114,6 +114,7 @@ def setup_signaling(
     keep_number: Callable[[str, str], Awaitable[None]] | None = None,
     reveal_number: Callable[[str, Identity], Awaitable[str | None]] | None = None,
     survey_token: Callable[[str], str] | None = None,
+    history_pass: Callable[[str, str, str, float], str] | None = None,
     discard_recording: Callable[[str], Awaitable[None]] | None = None,
     allowed_origins: Iterable[str] = (),
     sockets_per_address: int = 50,
@@ -204,6 +205,7 @@ def setup_signaling(
             discard_recording=discard_recording,
             reveal_number=reveal_number,
             survey_token=survey_token,
+            history_pass=history_pass,
         )
         leader = Leader(
             backplane,

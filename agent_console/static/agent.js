@@ -4,6 +4,7 @@ import { label, t } from "./i18n.js";
 import { $, Signaling, formatWait, show, wsUrl } from "./ws.js";
 import { MediaRoom, attachStream, detachStream, resumePlayback } from "./room.js";
 import { loadPlaces, placeName } from "./towns.js";
+import { onDeskMessage } from "./history.js";
 import { CallMover } from "./consult.js";
 
 const offers = new Map();
@@ -324,6 +325,7 @@ function setMute(muted) {
 
 function onMessage(msg) {
   if (room.handle(msg)) return;
+  onDeskMessage(msg);
   switch (msg.type) {
     case "welcome":
       note("");

@@ -376,6 +376,10 @@ class Offer:
     phone: Annotated[str, Text(1, 24)] | None = None
     channel: Channel | None = None
     town: Id | None = None
+    # Between servers only: the leader names the caller's number key (``tel:…``), the
+    # agent's node replaces it with ``history_pass`` before the desk sees the offer.
+    caller_ref: Id | None = None
+    history_pass: Token | None = None  # GET /api/sessions/{id}/earlier, while it rings
     # A consult: the call it is for and who asks (王律师).
     call_session_id: Id | None = None
     from_name: Annotated[str, Text(1, 80)] | None = None

@@ -113,6 +113,11 @@ class NumberStore:
     def __init__(self) -> None:
         self.kept: dict[str, str] = {}
         self.revealed: list[tuple[str, str]] = []
+        self.passes: list[tuple[str, str, str, float]] = []
+
+    def history_pass(self, session: str, agent: str, caller: str, ring_s: float) -> str:
+        self.passes.append((session, agent, caller, ring_s))
+        return f"history-pass-{len(self.passes):08d}"
 
     async def keep(self, session: str, number: str) -> None:
         self.kept[session] = number
@@ -148,6 +153,7 @@ async def number_client(
         keep_number=numbers.keep,
         reveal_number=numbers.reveal,
         survey_token=lambda session: f"survey-token-for-{session}",
+        history_pass=numbers.history_pass,
     )
     client: TestClient[Any, Any] = await aiohttp_client(app)
     await client.app[SIGNALING].leader.leading.wait()
@@ -180,6 +186,42 @@ class TestCallbackNumber:
         number = await agent.expect(p.CallbackNumber)
         assert (number.offer_id, number.phone) == (offer.offer_id, "+86 139-1234-5678")
         assert numbers.revealed == [(queued.session_id, "user-A1")]
+
+    async def test_only_the_offered_agent_gets_a_pass_to_the_callers_history(
+        self, number_client: TestClient[Any, Any], numbers: NumberStore
+    ) -> None:
+        """A caller who gave a number: the agent's offer carries a history pass minted
+        for that agent, session and number key (never the key itself); a caller without
+        a number brings no pass, and nobody else is given one."""
+
+        async def peer(who: str) -> Peer:
+            ws = await number_client.ws_connect(f"/ws?as={who}")
+            one = Peer(ws)
+            await one.send("hello")
+            await one.expect(p.Welcome)
+            return one
+
+        agent = await peer("agent:A1")
+        other = await peer("agent:A2")
+        await other.send("presence", state="break", reason="lunch")
+        await agent.send("presence", state="available")
+        caller = await peer("caller:u1")
+        await caller.send("join_queue", category="labour_wages", language="zh", phone="13812345678")
+        offer = await agent.expect(p.Offer)
+        assert offer.history_pass == "history-pass-00000001"
+        assert offer.caller_ref is None
+        ((session, agent_id, key, ring),) = numbers.passes
+        assert (session, agent_id) == (offer.session_id, "A1")
+        keys = number_client.app[SIGNALING].node.tokens
+        assert key == keys.caller_key("13812345678")
+        assert 0 < ring <= 20.0
+        await caller.send("leave_queue")
+        await agent.expect(p.OfferCancelled)
+        anonymous = await peer("caller:u2")
+        await anonymous.send("join_queue", category="labour_wages", language="zh")
+        plain = await agent.expect(p.Offer)
+        assert (plain.history_pass, plain.caller_ref) == (None, None)
+        assert len(numbers.passes) == 1
 
     async def test_the_caller_of_an_answered_call_gets_a_survey_token(
         self, number_client: TestClient[Any, Any]

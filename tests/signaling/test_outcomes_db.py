@@ -136,6 +136,64 @@ async def test_a_video_call_is_stored_as_web_video_with_its_town(
     assert (voice.channel, voice.detail.get("town")) == ("web_voice", None)
 
 
+async def test_a_transferred_video_call_keeps_its_channel_and_town(
+    aiohttp_client: Callable[..., Any], db: Database
+) -> None:
+    """The leg a transfer starts is the same caller on the same channel: both stored
+    sessions are ``web_video`` from the caller's town, and the new leg's offer says so
+    too."""
+    written = asyncio.Event()
+    app = web.Application()
+    setup_signaling(
+        app,
+        backplane_factory=MemoryBackplane,
+        authenticate=authenticate,
+        record_outcome=recorder(db, written),
+        engine_config=make_config(),
+        resume_secret=SECRET,
+    )
+    client = await aiohttp_client(app)
+    await asyncio.wait_for(app[SIGNALING].leader.leading.wait(), 5)
+    first = Peer(await client.ws_connect("/ws?as=agent:A1"))
+    await first.send("hello")
+    await first.send("presence", state="available")
+    caller = Peer(await client.ws_connect("/ws?as=caller:u1"))
+    await caller.send("hello")
+    await caller.send(
+        "join_queue", category="traffic", language="zh", channel="web_video", town="T-0102"
+    )
+    queued = await caller.expect(p.Queued)
+    offer = await first.expect(p.Offer)
+    await first.send("accept", offer_id=offer.offer_id)
+    await caller.expect(p.Connected)
+    await first.expect(p.Connected)
+    second = Peer(await client.ws_connect("/ws?as=agent:A2"))
+    await second.send("hello")
+    await second.expect(p.PresenceChanged)  # signed in, on a break: could take it
+    await first.send("transfer", session_id=queued.session_id, to_queue="legal_aid")
+    leg = await caller.expect(p.Queued)
+    await first.expect(p.Ended)  # no wrap-up: A1 is free again, A2 on a break
+    again = await first.expect(p.Offer)
+    assert (again.session_id, again.channel, again.town) == (
+        leg.session_id,
+        p.Channel.WEB_VIDEO,
+        "T-0102",
+    )
+    await first.send("accept", offer_id=again.offer_id)
+    await caller.expect(p.Connected)
+    await caller.send("end")
+    await caller.expect(p.Ended)
+    async with asyncio.timeout(10):
+        while True:
+            async with db.session() as session:
+                rows = {r.id: r for r in await session.scalars(select(SessionRecord))}
+            if len(rows) == 2:
+                break
+            await asyncio.sleep(0.05)
+    for sid in (queued.session_id, leg.session_id):
+        assert (rows[sid].channel, rows[sid].detail.get("town")) == ("web_video", "T-0102"), sid
+
+
 # -- a burst, batched, on SQLite and PostgreSQL ------------------------------------------
 
 BURST = 1200  # callers; every third leaves a voicemail: 1,200 outcomes and 400 tickets
