@@ -25,6 +25,7 @@ from cases.models import (
     RecordingFile,
     ServicePoint,
     SessionRecord,
+    Ticket,
     User,
 )
 
@@ -47,6 +48,8 @@ class PastSession:
     notes: str
     agent_name: str | None
     recordings: tuple[tuple[str, int], ...]  # (recording id, its files), oldest first
+    # The tickets the session handed on: (kind, office, status, result note), oldest first.
+    tickets: tuple[tuple[str, str, str, str], ...] = ()
 
     @property
     def duration_s(self) -> int | None:
@@ -118,6 +121,19 @@ async def _described(session: AsyncSession, rows: list[SessionRecord]) -> list[P
     ):
         if session_id is not None:
             recordings.setdefault(session_id, []).append((recording_id, files))
+    handed: dict[str, list[tuple[str, str, str, str]]] = {}
+    for ticket in await session.scalars(
+        select(Ticket).where(Ticket.session_id.in_(ids)).order_by(Ticket.created_at, Ticket.id)
+    ):
+        if ticket.session_id is not None:
+            handed.setdefault(ticket.session_id, []).append(
+                (
+                    str(ticket.kind),
+                    ticket.department or "",
+                    str(ticket.status),
+                    ticket.result_note or "",
+                )
+            )
     agents = {r.agent_user_id for r in rows if r.agent_user_id is not None}
     names: dict[int, str] = {}
     if agents:
@@ -148,6 +164,7 @@ async def _described(session: AsyncSession, rows: list[SessionRecord]) -> list[P
                 notes=disposition.notes if disposition else "",
                 agent_name=names.get(row.agent_user_id) if row.agent_user_id else None,
                 recordings=tuple(recordings.get(row.id, ())),
+                tickets=tuple(handed.get(row.id, ())),
             )
         )
     return result

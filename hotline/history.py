@@ -88,6 +88,10 @@ def shown(item: history.PastSession, zone: ZoneInfo) -> dict[str, Any]:
         "disposition": item.disposition,
         "notes": item.notes,
         "agent": item.agent_name,
+        "tickets": [
+            {"kind": kind, "office": office, "status": status, "result": result}
+            for kind, office, status, result in item.tickets
+        ],
     }
 
 

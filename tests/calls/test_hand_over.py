@@ -70,6 +70,13 @@ async def test_referral_ticket_rating_and_callback_ticket(
         assert results["referral"]["status"] == "done"
         assert results["referral"]["result_note"] == "已受理，指派援助律师"
         assert results["referral"]["session_id"] == session
+        # And on the lawyer's own history, beside the call.
+        await mine.goto(f"{url}/agent/history")
+        past = mine.locator(f"li.past[data-session='{session}']")
+        handed = await past.locator("[data-role=ticket]").all_text_contents()
+        assert any("法律援助中心" in h and "已受理，指派援助律师" in h for h in handed), handed
+        await mine.set_viewport_size({"width": 360, "height": 740})
+        await mine.screenshot(path="/tmp/shots-ui/history-tickets-360.png", full_page=True)
 
 
 async def test_notes_carry_over_and_a_booked_callback_needs_its_time(
