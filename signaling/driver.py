@@ -312,7 +312,12 @@ class _Run:
             del items[0]
 
     async def write_outcomes(self) -> None:
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # redis-py may swallow a cancellation (it retries a cancelled call): the
+                # writer must still stop, or the leader's shutdown waits on it for ever.
+                raise asyncio.CancelledError
             entry_id, items = await self._next_batch()
             count = len(items)
             taken = [i.session for i in items if isinstance(i, act.CreateVoicemailTicket)]
