@@ -782,12 +782,17 @@ class Router:
             except Exception:
                 log.exception("carrying out %s failed", action.kind)
 
+    def _new_offer(self, action: act.OfferSession) -> str:
+        """The id of a new offer of ``action.session`` to its agent, now the open one."""
+        self.offer_seq += 1
+        offer_id = f"{action.session}.{self.offer_seq}"
+        self.offers[action.agent] = (offer_id, action.session)
+        return offer_id
+
     def _perform_one(self, action: act.Action, now: float, fx: Effects) -> None:
         match action:
             case act.OfferSession() if action.consult_of is not None:
-                self.offer_seq += 1
-                offer_id = f"{action.session}.{self.offer_seq}"
-                self.offers[action.agent] = (offer_id, action.session)
+                offer_id = self._new_offer(action)
                 call = self.sessions[action.consult_of]
                 fx.deliveries.append(
                     (
@@ -810,9 +815,7 @@ class Router:
             case act.ConsultChanged():
                 self._consult_changed(action, fx)
             case act.OfferSession():
-                self.offer_seq += 1
-                offer_id = f"{action.session}.{self.offer_seq}"
-                self.offers[action.agent] = (offer_id, action.session)
+                offer_id = self._new_offer(action)
                 session = self.sessions.get(action.session)
                 fx.deliveries.append(
                     (
