@@ -4,15 +4,12 @@ see each other through the real application (tests/calls/scenario.py, in a netns
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import need
-from tests.media.netns import ROOT, SETUP, netns_unavailable
+from tests.calls.netns_scenario import run_scenario
 
 pytestmark = [pytest.mark.netns, pytest.mark.browser]
 
@@ -20,27 +17,8 @@ SHOTS = Path("/tmp/shots-ui")
 
 
 def run_call(chromium_path: str) -> dict[str, Any]:
-    reason = netns_unavailable()
-    if reason is not None:
-        need("netns", reason)
     params = {"chromium_path": chromium_path, "shots": str(SHOTS)}
-    command = [
-        "unshare", "-n", "sh", "-c", SETUP, "netns",
-        sys.executable, "-m", "tests.calls.scenario", "call", json.dumps(params),
-    ]  # fmt: skip
-    proc = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        pytest.fail(f"the call scenario exited {proc.returncode}:\n{proc.stderr[-6000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    if "error" in result:
-        pytest.fail(
-            f"at step {result['step']!r}: {result['error']}\n{result.get('traceback', '')}\n"
-            + "\n".join(result["console"][-20:])
-        )
-    return result
+    return run_scenario("tests.calls.scenario", ["call", json.dumps(params)], what="call")
 
 
 @pytest.fixture(scope="module")

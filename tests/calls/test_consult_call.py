@@ -5,15 +5,12 @@ in a netns)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import need
-from tests.media.netns import ROOT, SETUP, netns_unavailable
+from tests.calls.netns_scenario import run_scenario
 
 pytestmark = [pytest.mark.netns, pytest.mark.browser]
 
@@ -22,27 +19,14 @@ SHOTS = Path("/tmp/consult-shots")
 
 @pytest.fixture(scope="module")
 def consult(chromium_path: str) -> dict[str, Any]:
-    reason = netns_unavailable()
-    if reason is not None:
-        need("netns", reason)
     params = {"chromium_path": chromium_path, "shots_dir": str(SHOTS)}
-    command = [
-        "unshare", "-n", "sh", "-c", SETUP, "netns",
-        sys.executable, "-m", "tests.calls.consult_scenario", json.dumps(params),
-    ]  # fmt: skip
-    proc = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    return run_scenario(
+        "tests.calls.consult_scenario",
+        [json.dumps(params)],
+        what="consult",
+        timeout=300,
+        console=30,
     )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        pytest.fail(f"the consult scenario exited {proc.returncode}:\n{proc.stderr[-6000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    if "error" in result:
-        pytest.fail(
-            f"at step {result['step']!r}: {result['error']}\n{result.get('traceback', '')}\n"
-            + "\n".join(result["console"][-30:])
-        )
-    return result
 
 
 def rose(hearing: dict[str, Any], sources: int) -> None:

@@ -5,8 +5,6 @@ a netns). Issue 8: "Voicemail with recorded audio, played back from the ticket".
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,7 @@ from cases.models import Recording, Ticket
 from hotline.app import create_app
 from tests.app import make_settings
 from tests.browser import CHROMIUM_ARGS, serve
-from tests.conftest import need
-from tests.media.netns import ROOT, SETUP, netns_unavailable
+from tests.calls.netns_scenario import run_scenario
 
 pytestmark = pytest.mark.browser
 
@@ -30,27 +27,10 @@ SPOKEN_S = 3.0
 
 @pytest.fixture(scope="module")
 def run(chromium_path: str) -> dict[str, Any]:
-    reason = netns_unavailable()
-    if reason is not None:
-        need("netns", reason)
     params = {"chromium_path": chromium_path, "shots": str(SHOTS)}
-    command = [
-        "unshare", "-n", "sh", "-c", SETUP, "netns",
-        sys.executable, "-m", "tests.calls.voicemail", "voicemail", json.dumps(params),
-    ]  # fmt: skip
-    proc = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
+    return run_scenario(
+        "tests.calls.voicemail", ["voicemail", json.dumps(params)], what="voicemail"
     )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        pytest.fail(f"the voicemail scenario exited {proc.returncode}:\n{proc.stderr[-6000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    if "error" in result:
-        pytest.fail(
-            f"at step {result['step']!r}: {result['error']}\n{result.get('traceback', '')}\n"
-            + "\n".join(result["console"][-20:])
-        )
-    return result
 
 
 @pytest.mark.netns
