@@ -52,3 +52,18 @@ def test_a_caller_asks_for_an_agent_who_is_not_free() -> None:
     h.send(AgentStateChanged, agent=AgentId("a1"), presence=Presence.BREAK)
     h.sign_in("a2")
     assert of(h.enqueue("s1", named_agent=AgentId("a1")), OfferSession) == []
+
+
+def test_an_older_caller_in_line_goes_before_a_younger_one_who_named_the_agent() -> None:
+    """Free again, the agent takes whoever has waited longer: the caller in line, not
+    the later caller who asked for this agent by name (the named one is weighed, and
+    loses)."""
+    h = Harness()
+    h.sign_in("a1")
+    h.send(AgentStateChanged, agent=AgentId("a1"), presence=Presence.BREAK)
+    h.enqueue("s1")
+    h.advance(10)
+    h.enqueue("s2", named_agent=AgentId("a1"))
+    h.advance(1)
+    acts = h.send(AgentStateChanged, agent=AgentId("a1"), presence=Presence.AVAILABLE)
+    assert [o.session for o in of(acts, OfferSession)] == ["s1"]
