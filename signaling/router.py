@@ -173,8 +173,8 @@ class Router:
         self.grace_s = grace_s
         self.tickets_per_hour = tickets_per_hour
         self.ticket_times: dict[str, list[float]] = {}
-        # agent -> the session whose disposition ends their wrap-up
-        self.awaiting: dict[str, str] = {}
+        # agent -> (the session whose disposition ends their wrap-up, its outcome)
+        self.awaiting: dict[str, tuple[str, str]] = {}
         # session -> (its caller's connection key, outcome): a message taken, whose
         # caller is told (``ended``) once its ticket is written (``TicketTaken``)
         self.ticket_owners: dict[str, tuple[str, str]] = {}
@@ -216,7 +216,7 @@ class Router:
                 "offers": {a: list(o) for a, o in self.offers.items()},
                 "offer_seq": self.offer_seq,
                 "ticket_times": self.ticket_times,
-                "awaiting": self.awaiting,
+                "awaiting": {a: list(w) for a, w in self.awaiting.items()},
                 "ticket_owners": {sid: list(o) for sid, o in self.ticket_owners.items()},
             },
         }
@@ -242,7 +242,10 @@ class Router:
         self.sessions = {sid: _Session(**s) for sid, s in state["sessions"].items()}
         self.offers = {a: (o[0], o[1]) for a, o in state["offers"].items()}
         self.offer_seq = int(state["offer_seq"])
-        self.awaiting = {str(k): str(v) for k, v in state.get("awaiting", {}).items()}
+        self.awaiting = {
+            str(k): (str(v), "answered") if isinstance(v, str) else (str(v[0]), str(v[1]))
+            for k, v in state.get("awaiting", {}).items()
+        }
         self.ticket_owners = {
             str(k): (str(v[0]), str(v[1])) for k, v in state.get("ticket_owners", {}).items()
         }
@@ -301,7 +304,64 @@ class Router:
             # A bug must not wedge the leader in a replay loop on a poison record: the
             # engine validates before it changes anything, so skipping is safe.
             log.exception("record failed: %.200r", record)
+        self._sign_out_idle_absent(now, fx)
         return fx
+
+    def _busy(self, agent: str) -> bool:
+        """In a call (or a consult) or owing its disposition."""
+        in_call = self.engine.presence(AgentId(agent)) is RoutingPresence.IN_SESSION
+        return in_call or agent in self.awaiting
+
+    def _sign_out_idle_absent(self, now: float, fx: Effects) -> None:
+        """A desk away within its grace period whose call ended and was disposed of is
+        signed out now, before anything is offered to a socket that is not there."""
+        for key in [k for k in self.timers if k.startswith(GRACE_PREFIX + "a:")]:
+            agent = key[len(GRACE_PREFIX) + 2 :]
+            if not self._busy(agent):
+                self._cancel_timer(key, fx)
+                self._handle(ev.AgentDisconnected(now=now, agent=AgentId(agent)), fx)
+
+    def _restore_desk(self, agent: str, fx: Effects) -> None:
+        """Tell a desk that is back (a reload, a second tab) its presence, its live call
+        or consult, and the disposition it still owes."""
+        key = agent_key(agent)
+        presence = self.engine.presence(AgentId(agent))
+        fx.deliveries.append((key, p.PresenceChanged(state=p.Presence(presence.value))))
+        for sid, s in self.sessions.items():
+            if s.live and s.agent == agent:
+                fx.deliveries.append((key, self._connected(sid, agent)))
+                if s.consult is not None:
+                    fx.deliveries.append(
+                        (
+                            key,
+                            p.ConsultState(
+                                session_id=sid,
+                                consult_id=s.consult,
+                                state=p.ConsultPhase.CONNECTED
+                                if s.consultant
+                                else p.ConsultPhase.RINGING,
+                                side=p.ConsultSide.REQUESTER,
+                                category=Category(s.queue),
+                                agent_name=self._name(s.consultant) if s.consultant else None,
+                            ),
+                        )
+                    )
+            elif s.live and s.consultant == agent and s.consult is not None:
+                fx.deliveries.append(
+                    (
+                        key,
+                        p.ConsultState(
+                            session_id=sid,
+                            consult_id=s.consult,
+                            state=p.ConsultPhase.CONNECTED,
+                            side=p.ConsultSide.CONSULTANT,
+                            category=Category(s.queue),
+                            room=call_room(sid),
+                            agent_name=self._name(s.agent) if s.agent else None,
+                        ),
+                    )
+                )
+        self._ask_disposition(agent, fx)
 
     def _handle(self, event: ev.Event, fx: Effects) -> None:
         self._perform(self.engine.handle(event), event.now, fx)
@@ -313,8 +373,12 @@ class Router:
             if record.profile is None:
                 raise ProtocolError(ErrorCode.NOT_ALLOWED, "an agent signs in with a profile")
             self.profiles[agent] = dict(record.profile)
-            if agent in self.agent_conns:
-                self.agent_conns[agent] = conn  # a second socket takes over the first
+            if agent in self.agent_conns or GRACE_PREFIX + key in self.timers:
+                # A second socket takes over the first, or the desk is back within the
+                # grace period: either way it is told where it stands.
+                self.agent_conns[agent] = conn
+                self._cancel_timer(GRACE_PREFIX + key, fx)
+                self._restore_desk(agent, fx)
             else:
                 self._sign_in(agent, conn, now, RoutingPresence.BREAK, "signed in", fx)
             return
@@ -345,6 +409,13 @@ class Router:
             ev.AgentSignedIn(now=now, profile=profile, presence=presence, reason=reason), fx
         )
         self.agent_conns[agent] = conn
+        self._ask_disposition(agent, fx)  # signed out in wrap-up: it is still owed
+
+    def _ask_disposition(self, agent: str, fx: Effects) -> None:
+        if agent in self.awaiting:
+            sid, outcome = self.awaiting[agent]
+            ended = p.Ended(session_id=sid, outcome=p.Outcome(outcome), disposition=True)
+            fx.deliveries.append((agent_key(agent), ended))
 
     def _on_drop(self, key: str, conn: str, now: float, fx: Effects) -> None:
         if key.startswith("a:"):
@@ -352,7 +423,12 @@ class Router:
             if self.agent_conns.get(agent) != conn:
                 return  # an older connection of an agent who has reconnected
             del self.agent_conns[agent]
-            self._handle(ev.AgentDisconnected(now=now, agent=AgentId(agent)), fx)
+            if self._busy(agent):
+                # In a call or its wrap-up: the call waits for the desk (a reload, a
+                # network blip) as a caller's does for the caller.
+                self._start_timer(GRACE_PREFIX + key, now + self.grace_s, fx)
+            else:  # an idle desk is signed out at once, so offers move on
+                self._handle(ev.AgentDisconnected(now=now, agent=AgentId(agent)), fx)
             return
         if self.caller_conns.get(key) != conn:
             return
@@ -366,7 +442,7 @@ class Router:
 
     def _on_disposed(self, key: str, sid: str, now: float, fx: Effects) -> None:
         agent = AgentId(key[2:])
-        if self.awaiting.get(agent) != sid:
+        if self.awaiting.get(agent, ("",))[0] != sid:
             return  # an amendment, or a session that needed none
         del self.awaiting[agent]
         if self.engine.presence(agent) is RoutingPresence.WRAP_UP:
@@ -403,6 +479,10 @@ class Router:
             self._handle(ev.TimerFired(now=now, key=TimerKey(key)), fx)
             return
         caller = key[len(GRACE_PREFIX) :]
+        if caller.startswith("a:"):
+            if caller[2:] not in self.agent_conns:  # the desk did not come back
+                self._handle(ev.AgentDisconnected(now=now, agent=AgentId(caller[2:])), fx)
+            return
         if self.caller_conns.get(caller) is not None:
             return
         self.caller_conns.pop(caller, None)
@@ -554,7 +634,7 @@ class Router:
                     # Wrap-up lasts until the last call's disposition is recorded.
                     raise ProtocolError(
                         ErrorCode.BAD_STATE,
-                        f"record the disposition of {self.awaiting[agent]} first",
+                        f"record the disposition of {self.awaiting[agent][0]} first",
                     )
                 if self.agent_conns.get(agent) != conn:
                     # Signed out earlier on this socket: sign in again with the profile
@@ -749,6 +829,8 @@ class Router:
             room=call_room(sid),
             agent_name=self._name(agent),
             channel=p.Channel(session.channel) if session else None,
+            category=Category(session.queue) if session else None,
+            town=session.town if session else None,
             callback=True if session is not None and session.callback else None,
             attempt=session.attempt if session is not None and session.callback else None,
             attempts=self._attempts(session) if session is not None and session.callback else None,
@@ -1012,7 +1094,7 @@ class Router:
                 and outcome is not p.Outcome.CALLBACK_FAILED
             )
             if needed:
-                self.awaiting[action.agent] = action.session
+                self.awaiting[action.agent] = (action.session, outcome.value)
             ended = p.Ended(session_id=action.session, outcome=outcome, disposition=needed or None)
             fx.deliveries.append((agent_key(action.agent), ended))
         if session is None:

@@ -10,6 +10,13 @@ import { CallMover } from "./consult.js";
 const offers = new Map();
 let live = null; // {session_id, room, caller, consultant?: a colleague's call we joined}
 let stopped = false;
+// Sockets opened so far, and on which one the live call's room was joined: a new
+// socket (a reconnect) has to join again, a repeated message on the same one not.
+let opens = 0;
+let joinedOn = 0;
+let graceS = 30;
+let restoring = false; // reconnected: the server's first presence says whether the call was kept
+const NOTES_KEY = "hotline.desk.notes."; // + session id: live notes survive a reload
 
 const DEVICE_NOTICES = {
   camera_denied: t("The camera was not allowed: voice only."),
@@ -81,14 +88,16 @@ function onStatus(state, code) {
   $("#connection").dataset.state = state;
   $("#connection").textContent = state === "open" ? t("Online") : t("Reconnecting…");
   if (state !== "open") {
-    // A dropped desk is signed out at once: its offers move on, its call goes back to the line.
-    $("#presence").textContent = label("presence", "offline");
-    $("#presence").dataset.state = "offline";
+    // A dropped desk's offers move on at once; a call (or a wrap-up) waits for the
+    // desk for the grace period, then the caller goes back to the head of the line.
+    restoring = true;
     offers.clear();
     renderOffers();
     if (live) {
-      endLive();
-      $("#last-outcome").textContent = t("Connection lost: the caller went back to the head of the line.");
+      note(t("Connection lost. Reconnecting… the call is kept for {seconds} seconds.", { seconds: Math.round(graceS) }));
+    } else {
+      $("#presence").textContent = label("presence", "offline");
+      $("#presence").dataset.state = "offline";
     }
   }
 }
@@ -247,9 +256,11 @@ function endLive() {
 // Wrap-up lasts until the call's disposition is recorded (docs/protocol.md, "ended").
 function askDisposition(sessionId) {
   const form = $("#disposition");
+  if (!form.hidden && form.dataset.session === sessionId) return; // asked again after a reconnect
   form.dataset.session = sessionId;
   form.reset();
-  form.elements.notes.value = $("#live-notes").value; // what was noted during the call
+  // What was noted during the call (kept across a reload until the disposition is in).
+  form.elements.notes.value = $("#live-notes").value || sessionStorage.getItem(NOTES_KEY + sessionId) || "";
   $("#live-notes").value = "";
   showKindFields();
   $("#disposition-error").textContent = "";
@@ -295,6 +306,7 @@ $("#disposition").addEventListener("submit", async (event) => {
     response = null;
   }
   if (response && response.ok) {
+    sessionStorage.removeItem(NOTES_KEY + form.dataset.session);
     show(form, false);
     $("#last-outcome").textContent = t("{outcome}; disposition recorded", { outcome: $("#last-outcome").textContent });
   } else {
@@ -329,8 +341,18 @@ function onMessage(msg) {
   switch (msg.type) {
     case "welcome":
       note("");
+      opens += 1;
+      graceS = msg.grace_s || graceS;
       break;
     case "presence_changed":
+      if (restoring) {
+        restoring = false;
+        if (live && msg.state !== "in_session") {
+          // Away longer than the grace period: the call was not kept.
+          endLive();
+          $("#last-outcome").textContent = t("Connection lost: the caller went back to the head of the line.");
+        }
+      }
       $("#presence").textContent = msg.reason
         ? t("{state} ({reason})", {
           state: label("presence", msg.state),
@@ -370,7 +392,14 @@ function onMessage(msg) {
         }
       }
       renderOffers();
-      if (live && live.session_id === msg.session_id) break; // a repeated connected
+      if (live && live.session_id === msg.session_id) {
+        // A repeated connected; on a new socket (a reconnect) the room is joined again.
+        if (msg.room && joinedOn !== opens) {
+          joinedOn = opens;
+          room.join(msg.room);
+        }
+        break;
+      }
       if (live && live.consultant && msg.room === live.room) {
         // Handed over: the call is now ours, in the same room (nothing to rejoin).
         live.session_id = msg.session_id;
@@ -382,20 +411,29 @@ function onMessage(msg) {
         mover.status(t("The call was handed over to you."));
         break;
       }
+      // What the call is about and where the caller is: from the offer, or (after a
+      // reload, with no offer on this page) from the message itself.
+      const category = accepted ? accepted.category : msg.category;
+      const town = accepted ? accepted.town : msg.town;
       live = {
         session_id: msg.session_id,
         room: msg.room,
-        caller: accepted ? t("Caller ({category})", { category: label("category", accepted.category) }) : t("Caller"),
+        caller: category ? t("Caller ({category})", { category: label("category", category) }) : t("Caller"),
       };
-      // Where the caller is, and how: what the offer said, kept for the whole call.
-      const where = accepted && accepted.town ? placeName(accepted.town) : "";
+      const where = town ? placeName(town) : "";
       const how = msg.channel === "web_video" ? t("Video call") : t("Voice call");
       $("#live-where").textContent = where ? `${how} · ${where}` : how;
       if (msg.callback) showCallback(msg, accepted);
       $("#live-caller").textContent = live.caller;
       $("#live-session").textContent = msg.session_id;
+      $("#live-notes").value = sessionStorage.getItem(NOTES_KEY + msg.session_id) || "";
       show($("#live"), true);
-      if (msg.room) room.join(msg.room);
+      if (msg.room) {
+        // After a reload no offer asked for the devices: the call's channel says which.
+        if (!room.local) room.wantVideo = msg.channel === "web_video";
+        joinedOn = opens;
+        room.join(msg.room);
+      }
       mover.refresh();
       break;
     }
@@ -420,6 +458,7 @@ function onMessage(msg) {
         show($("#live"), true);
         setConsultant(true);
         mover.asConsultant(msg.agent_name || t("A colleague"));
+        joinedOn = opens;
         room.join(msg.room);
       } else if (live && live.consultant && live.session_id === msg.session_id) {
         endLive(); // the server takes us out of the room
@@ -461,6 +500,12 @@ $("#mute").addEventListener("click", () => {
 });
 $("#hold").addEventListener("click", () => room.hold($("#hold").getAttribute("aria-pressed") !== "true"));
 $("#remotes").addEventListener("click", () => resumePlayback(remotes));
+$("#live-notes").addEventListener("input", () => {
+  if (live && !live.consultant) sessionStorage.setItem(NOTES_KEY + live.session_id, $("#live-notes").value);
+});
+$("#disposition").elements.notes.addEventListener("input", (event) => {
+  sessionStorage.setItem(NOTES_KEY + $("#disposition").dataset.session, event.target.value);
+});
 setInterval(() => offers.size && renderOffers(), 1000);
 signaling.connect();
 

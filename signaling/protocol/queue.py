@@ -309,6 +309,9 @@ class Connected:
     room: Id | None = None
     agent_name: Annotated[str, Text(1, 80)] | None = None
     channel: Channel | None = None
+    # What the call is about and where the caller is (the desk shows them after a reload).
+    category: Category | None = None
+    town: Id | None = None
     # A callback: which attempt this is, of how many; to the agent, whether the
     # caller's page is open (it rings there) or the number must be dialled.
     callback: bool | None = None

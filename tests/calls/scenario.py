@@ -5,7 +5,7 @@
 microphone: a caller on a 360 px wide phone screen and a duty lawyer at the desk. The
 caller double-taps Start, waits, the lawyer rejects the first offer and accepts the
 next; both pages' ``getStats()`` are sampled twice in the call, again after the caller
-reloads the page, and the caller hangs up. Prints one JSON line of what was seen; on a
+reloads the page and after the lawyer reloads the desk, and the caller hangs up. Prints one JSON line of what was seen; on a
 failure it also carries ``error`` and the step it happened in.
 """
 
@@ -234,6 +234,29 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
         "caller": await caller.locator("#remotes figure").count(),
         "agent": await agent.locator("#remotes figure").count(),
     }
+    result["step"] = "lawyer reloads the desk"
+    await agent.fill("#live-notes", "当事人要求书面答复")
+    result["desk_where_before_reload"] = await agent.locator("#live-where").text_content()
+    await agent.reload()
+    await agent.locator("[data-testid=live]").wait_for()
+    await agent.locator("[data-testid=presence][data-state=in_session]").wait_for()
+    result["desk_where_after_reload"] = await agent.locator("#live-where").text_content()
+    result["desk_caller_after_reload"] = await agent.locator("#live-caller").text_content()
+    result["desk_notes_after_reload"] = await agent.input_value("#live-notes")
+    (
+        result["caller_media_after_desk_reload"],
+        result["agent_media_after_desk_reload"],
+    ) = await asyncio.gather(sample(caller, seconds), sample(agent, seconds))
+    result["caller_state_after_desk_reload"] = await caller.get_attribute(
+        "#call-status", "data-state"
+    )
+    result["session_after_desk_reload"] = await caller.evaluate("window.hotline.session()")
+    result["tiles_after_desk_reload"] = {
+        "caller": await caller.locator("#remotes figure").count(),
+        "agent": await agent.locator("#remotes figure").count(),
+    }
+    await agent.screenshot(path=str(out / "agent-call-reloaded-desktop.png"), full_page=True)
+
     result["step"] = "caller hangs up"
     await caller.click("#leave")
     await caller.locator("#call-status[data-state=ended]").wait_for()
@@ -242,6 +265,7 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     await agent.locator("[data-testid=disposition]").wait_for()
     result["disposition_asked"] = True
     result["survey_asked"] = await caller.locator("[data-testid=survey]").is_visible()
+    result["disposition_notes"] = await agent.input_value("[data-testid=disposition] [name=notes]")
     result["step"] = "disposition and rating"
     await caller.locator("[data-testid=survey] button[value='5']").click()
     await caller.locator("#status-detail").filter(has_text="谢谢").wait_for()

@@ -51,6 +51,22 @@ class TestCallEndToEnd:
         assert call["tiles_after_reload"] == {"caller": 1, "agent": 1}
         assert call["tokens_fetched"] == 1  # the reload reuses the page session's token
 
+    def test_desk_reload_keeps_the_call_with_media_and_notes(self, call: dict[str, Any]) -> None:
+        """The lawyer reloads the desk mid-call: within the grace period the call is
+        kept (the caller never leaves it), the desk shows it again with what it is about,
+        rejoins its room with media both ways, and the notes typed before the reload
+        are still there and carried into the wrap-up."""
+        assert call["caller_state_after_desk_reload"] == "connected"
+        assert call["session_after_desk_reload"] == call["session_before_reload"]
+        assert call["desk_where_after_reload"] == call["desk_where_before_reload"]
+        assert call["desk_where_after_reload"].startswith("视频通话")
+        assert "综合法律咨询" in call["desk_caller_after_reload"]
+        rising(call["caller_media_after_desk_reload"])
+        rising(call["agent_media_after_desk_reload"])
+        assert call["tiles_after_desk_reload"] == {"caller": 1, "agent": 1}
+        assert call["desk_notes_after_reload"] == "当事人要求书面答复"
+        assert call["disposition_notes"] == "当事人要求书面答复"
+
     def test_caller_hangs_up_and_both_see_the_end(self, call: dict[str, Any]) -> None:
         assert call["step"] == "done"
         assert call["caller_end_text"] == "通话结束"
@@ -74,7 +90,8 @@ class TestCallEndToEnd:
         assert call["held_and_resumed"]
 
     def test_double_tap_on_start_opens_one_session(self, call: dict[str, Any]) -> None:
-        """Start tapped twice: one caller token, one socket (and one more after the reload)."""
+        """Start tapped twice: one caller token, one socket (and one more after the reload;
+        the desk's reload opens none on the caller's page)."""
         assert call["tokens_fetched"] == 1
         assert call["sockets"] == 2
 

@@ -16,10 +16,11 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from routing.ids import QueueId
+from routing.ids import AgentId, QueueId
 from routing.model import RoutingConfig
+from routing.presence import Presence
 from signaling import protocol as p
-from signaling.router import GRACE_PREFIX, RETRY_PREFIX, Effects, Router
+from signaling.router import GRACE_PREFIX, RETRY_PREFIX, Effects, Router, agent_key
 from tests.signaling.conftest import make_config, profile
 
 AGENTS = ("A1", "A2", "A3")
@@ -260,7 +261,16 @@ def ghosts(router: Router) -> list[str]:
         if s.consult_of is not None
         and (s.consult_of not in router.sessions or router.sessions[s.consult_of].consult != sid)
     ]
-    found += [a for a in router.engine._agents if a not in router.agent_conns]
+    # An agent without a connection is one whose desk is away within its grace period,
+    # and only while a call or its disposition holds them (nothing is offered to them).
+    away = [a for a in router.engine._agents if a not in router.agent_conns]
+    found += [a for a in away if GRACE_PREFIX + agent_key(a) not in router.timers]
+    found += [
+        a
+        for a in away
+        if router.engine.presence(AgentId(a)) is not Presence.IN_SESSION
+        and a not in router.awaiting
+    ]
     return found
 
 
