@@ -5,8 +5,9 @@
 microphone: a caller on a 360 px wide phone screen and a duty lawyer at the desk. The
 caller double-taps Start, waits, the lawyer rejects the first offer and accepts the
 next; both pages' ``getStats()`` are sampled twice in the call, again after the caller
-reloads the page and after the lawyer reloads the desk, and the caller hangs up. Prints one JSON line of what was seen; on a
-failure it also carries ``error`` and the step it happened in.
+reloads the page and after the lawyer reloads the desk, and the caller hangs up. Prints
+one JSON line of what was seen; on a failure it also carries ``error`` and the step it
+happened in.
 """
 
 from __future__ import annotations
