@@ -129,6 +129,7 @@ class Connection:
         self.closing = False  # a close is queued, or the writer has stopped
         self.session_id: str | None = None  # the caller's session, as last ``queued``
         self.phone: str | None = None  # the number this caller gave, for a callback
+        self.revealed: set[str] = set()  # callbacks whose full number this desk was sent
 
     def send(self, msg: p.ServerMessage) -> None:
         self.push(p.serialize(msg))
@@ -229,10 +230,12 @@ class Node:
         back and leaves them (so does a consulted colleague's ``consult_state``, connected
         and ended); an ``offer`` from a caller who gave a number gets its
         ``history_pass``, and a callback ``offer`` is followed by its full number
-        (``callback_number``)."""
+        (``callback_number``), as is a live callback's ``connected`` on a socket that had
+        no offer of it (a desk that came back)."""
         conn = self.conns.get(key)
         if conn is None:
             return
+        msg: p.ServerMessage | None = None
         if payload.startswith(_CALL_PREFIXES):
             msg = p.parse_server(payload)
             self._call_room(conn, msg)
@@ -252,29 +255,36 @@ class Node:
             offer = dataclasses.replace(offer, caller_ref=None, history_pass=granted)
             payload = p.serialize(offer)
         conn.push(payload)
-        if (
-            isinstance(offer, p.Offer)
-            and offer.kind is p.OfferKind.CALLBACK
-            and self.reveal_number is not None
-        ):
-            self._background(self._send_number(conn, offer), f"number {offer.offer_id}")
+        if self.reveal_number is None or conn.identity.agent_id is None:
+            return
+        if isinstance(offer, p.Offer) and offer.kind is p.OfferKind.CALLBACK:
+            conn.revealed.add(offer.session_id)
+            self._background(
+                self._send_number(conn, offer.session_id, offer.offer_id),
+                f"number {offer.offer_id}",
+            )
+        elif isinstance(msg, p.Connected) and msg.callback and msg.session_id not in conn.revealed:
+            # A desk that came back to a live callback (a reload, a second tab) has no
+            # offer that brought the number: it is sent again, to this socket once.
+            conn.revealed.add(msg.session_id)
+            self._background(
+                self._send_number(conn, msg.session_id, None), f"number {msg.session_id}"
+            )
 
     def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
 
-    async def _send_number(self, conn: Connection, offer: p.Offer) -> None:
+    async def _send_number(self, conn: Connection, session_id: str, offer_id: str | None) -> None:
         assert self.reveal_number is not None
         try:
-            number = await self.reveal_number(root_session(offer.session_id), conn.identity)
+            number = await self.reveal_number(root_session(session_id), conn.identity)
         except Exception:
-            log.exception("revealing the callback number of %s failed", offer.session_id)
+            log.exception("revealing the callback number of %s failed", session_id)
             return
         if number:
-            conn.send(
-                p.CallbackNumber(offer_id=offer.offer_id, session_id=offer.session_id, phone=number)
-            )
+            conn.send(p.CallbackNumber(offer_id=offer_id, session_id=session_id, phone=number))
 
     def _call_room(self, conn: Connection, msg: p.ServerMessage) -> None:
         if isinstance(msg, p.Queued):

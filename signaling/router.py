@@ -329,7 +329,11 @@ class Router:
         fx.deliveries.append((key, p.PresenceChanged(state=p.Presence(presence.value))))
         for sid, s in self.sessions.items():
             if s.live and s.agent == agent:
-                fx.deliveries.append((key, self._connected(sid, agent)))
+                connected = self._connected(sid, agent)
+                if s.callback:
+                    online = self.caller_conns.get(s.owner) is not None
+                    connected = dataclasses.replace(connected, caller_online=online)
+                fx.deliveries.append((key, connected))
                 if s.consult is not None:
                     fx.deliveries.append(
                         (

@@ -372,10 +372,12 @@ function onMessage(msg) {
       break;
     }
     case "callback_number": {
-      const offer = offers.get(msg.offer_id);
+      const offer = msg.offer_id ? offers.get(msg.offer_id) : null;
       if (offer) {
         offer.full_phone = msg.phone;
         renderOffers();
+      } else if (live && live.callback && live.session_id === msg.session_id) {
+        $("#callback-dial").textContent = `☎ ${msg.phone}`; // the desk came back to it
       }
       break;
     }

@@ -391,12 +391,13 @@ class Offer:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallbackNumber:
     """The full number to call back, sent only to the agent a callback is offered to,
-    right after the ``offer`` (which, like every other screen, shows it masked)."""
+    right after the ``offer`` (which, like every other screen, shows it masked); with
+    no ``offer_id``, for the live callback of a desk that came back (a reload)."""
 
     type: ClassVar[str] = "callback_number"
-    offer_id: Id
     session_id: Id
     phone: Annotated[str, Text(3, 32)]
+    offer_id: Id | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

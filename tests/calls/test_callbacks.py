@@ -134,3 +134,25 @@ async def test_the_callback_keeps_its_place_ahead_of_a_later_caller(
         assert await offer.get_attribute("data-kind") == "callback"
         await offer.filter(has_text=NUMBER).wait_for()
         assert "138****5678" not in (await offer.text_content() or "")
+
+
+async def test_a_desk_reloaded_during_a_callback_still_has_the_number(
+    seeded: Database, tmp_path: Path, chromium_path: str, settings_env: dict[str, str]
+) -> None:
+    """The full number came with the offer; a reload has no offer, so the desk that
+    comes back is sent it again (to this agent only) with the attempt and the results."""
+    app = await create_app(make_settings(seeded.url, tmp_path, **settings_env))
+    async with serve(app) as url, chromium(chromium_path) as browser:
+        desk = await desk_ready(browser, url)
+        caller = await caller_keeps_a_place(browser, url)
+        await caller.context.close()
+        await take_callback(desk)
+        await desk.reload()
+        await desk.locator("[data-testid=callback-call]").wait_for()
+        dial = desk.locator("[data-testid=callback-dial]")
+        await dial.filter(has_text=NUMBER).wait_for()
+        assert "第 1 次，共 3 次" in (await desk.text_content("#callback-attempt") or "")
+        assert "已关闭网页" in (await desk.text_content("#callback-where") or "")
+        await desk.click("#callback-results button[data-result=busy]")
+        last = desk.locator("[data-testid=last-outcome]")
+        await last.filter(has_text="稍后将再次回电").wait_for()

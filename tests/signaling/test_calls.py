@@ -186,6 +186,18 @@ class TestCallbackNumber:
         number = await agent.expect(p.CallbackNumber)
         assert (number.offer_id, number.phone) == (offer.offer_id, "+86 139-1234-5678")
         assert numbers.revealed == [(queued.session_id, "user-A1")]
+        # Accepted on the same socket: the number is not revealed again.
+        await agent.send("accept", offer_id=offer.offer_id)
+        await agent.expect(p.Connected)
+        await agent.send("ping")
+        await agent.expect(p.Pong)
+        assert numbers.revealed == [(queued.session_id, "user-A1")]
+        # A second tab (or a reload) comes back to the live callback: sent again, once.
+        again = await peer("agent:A1")
+        assert (await again.expect(p.Connected)).callback
+        number = await again.expect(p.CallbackNumber)
+        assert (number.offer_id, number.session_id) == (None, queued.session_id)
+        assert numbers.revealed == [(queued.session_id, "user-A1")] * 2
 
     async def test_only_the_offered_agent_gets_a_pass_to_the_callers_history(
         self, number_client: TestClient[Any, Any], numbers: NumberStore
