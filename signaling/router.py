@@ -362,6 +362,7 @@ class Router:
                             category=Category(s.queue),
                             room=call_room(sid),
                             agent_name=self._name(s.agent) if s.agent else None,
+                            channel=p.Channel(s.channel),
                         ),
                     )
                 )
@@ -1038,6 +1039,7 @@ class Router:
                 p.ConsultSide.CONSULTANT,
                 room=call_room(sid),
                 agent_name=self._name(requester),
+                channel=p.Channel(call.channel),
             )
             tell(
                 requester,

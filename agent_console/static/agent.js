@@ -460,6 +460,7 @@ function onMessage(msg) {
         show($("#live"), true);
         setConsultant(true);
         mover.asConsultant(msg.agent_name || t("A colleague"));
+        if (!room.local && msg.channel) room.wantVideo = msg.channel === "web_video";
         joinedOn = opens;
         room.join(msg.room);
       } else if (live && live.consultant && live.session_id === msg.session_id) {

@@ -433,6 +433,7 @@ class ConsultState:
     room: Id | None = None
     agent_name: Annotated[str, Text(1, 80)] | None = None
     reason: ConsultEndReason | None = None
+    channel: Channel | None = None  # to the colleague: the call's (voice, video)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

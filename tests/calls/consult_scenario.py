@@ -243,6 +243,29 @@ async def _consult(
     result["three_way_fits"] = await shots(wang, out, "desk-consult-three-way")
     await shots(li, out, "desk-consultant")
 
+    result["step"] = "both desks reload mid-consult and come back to it"
+    await li.reload()
+    await li.locator("[data-testid=live]").wait_for()
+    await wang.reload()
+    await wang.locator("[data-testid=live]").wait_for()
+    await wang.locator("[data-testid=consult-text]").filter(has_text="李律师已加入").wait_for()
+    result["requester_panel_reloaded"] = await wang.locator(
+        "[data-testid=consult-panel]"
+    ).inner_text()
+    result["consultant_panel_reloaded"] = await li.locator(
+        "[data-testid=consult-panel]"
+    ).inner_text()
+    result["three_reloaded"] = dict(
+        zip(
+            ("caller", "wang", "li"),
+            await asyncio.gather(
+                hearing(caller, 2, seconds), hearing(wang, 2, seconds), hearing(li, 2, seconds)
+            ),
+            strict=True,
+        )
+    )
+    await shots(li, out, "desk-consultant-reloaded")
+
     result["step"] = "王律师 hands over and leaves"
     await wang.click("[data-testid=hand-over]")
     await wang.locator("[data-testid=live]").wait_for(state="hidden")

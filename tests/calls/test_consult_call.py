@@ -62,6 +62,15 @@ class TestConsult:
         assert "王律师" in consult["consultant_panel"]
         assert consult["three_way_fits"]
 
+    def test_both_desks_reloaded_mid_consult_come_back_to_it(self, consult: dict[str, Any]) -> None:
+        """A reload of either desk within the grace period keeps the consult: the
+        requester's panel says the colleague is in, the colleague's who asked, and all
+        three hear both others again (the hand-over that follows still works)."""
+        assert "李律师已加入通话" in consult["requester_panel_reloaded"]
+        assert "王律师" in consult["consultant_panel_reloaded"]
+        for page in ("caller", "wang", "li"):
+            rose(consult["three_reloaded"][page], 2)
+
     def test_hand_over_leaves_the_caller_with_the_colleague(self, consult: dict[str, Any]) -> None:
         """After the hand-over the first lawyer is out (their leg transferred), the caller
         sees the new lawyer's name and the two still hear each other in the same room."""

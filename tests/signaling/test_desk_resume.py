@@ -198,10 +198,11 @@ def test_a_second_tab_is_told_of_the_call_and_the_consult() -> None:
     (presence, joined) = to(consultant, "a:A2")
     assert presence == p.PresenceChanged(state=p.Presence.IN_SESSION)
     assert isinstance(joined, p.ConsultState)
-    assert (joined.side, joined.room, joined.agent_name) == (
+    assert (joined.side, joined.room, joined.agent_name, joined.channel) == (
         p.ConsultSide.CONSULTANT,
         f"R-{sid}",
         "A1",
+        p.Channel.WEB_VOICE,
     )
 
 
