@@ -29,6 +29,8 @@ let state = "idle";
 let agentName = "";
 let opens = 0; // socket openings: a reopened socket means a new peer connection
 let joinedOn = -1;
+let agentAway = null; // the timer before "the lawyer's connection dropped" is said
+const AGENT_AWAY = t("The lawyer's connection dropped and is being restored. Please stay on the line.");
 let callbackKept = false;
 let callbackPhone = ""; // the number a callback was asked to
 let offDuty = false; // nobody is on duty: no wait is shown
@@ -66,7 +68,17 @@ const room = new MediaRoom({
       $("#device-notice").textContent = value.on
         ? t("The lawyer has put you on hold; please stay on the line.")
         : "";
+    } else if (code === "participant_left" && value.role === "host") {
+      // The lawyer's desk dropped (a reload, the network): the call is kept for the
+      // grace period. Said only if nobody of the staff is back within two seconds.
+      clearTimeout(agentAway);
+      agentAway = setTimeout(() => {
+        const hosts = [...room.people.values()].filter((person) => person.role === "host");
+        if (state === "connected" && !hosts.length) $("#device-notice").textContent = AGENT_AWAY;
+      }, 2000);
     } else if (code === "participant" && value.role === "host" && value.name) {
+      clearTimeout(agentAway);
+      if ($("#device-notice").textContent === AGENT_AWAY) $("#device-notice").textContent = "";
       const hosts = [...room.people.values()].filter((person) => person.role === "host");
       if (hosts.length > 1) {
         // A consult: a colleague of the lawyer's joins the call (docs/protocol.md).
@@ -102,6 +114,9 @@ function say(main, more = "") {
 function setState(next) {
   state = next;
   status.dataset.state = next;
+  if (next !== "connected" && $("#device-notice").textContent === AGENT_AWAY) {
+    $("#device-notice").textContent = "";
+  }
 }
 
 function setMuteButton(muted) {

@@ -39,7 +39,8 @@ export class MediaRoom {
   // tells the page what happened to the devices or the room ("camera_denied",
   // "no_microphone", "microphone_denied", "device_changed", "recording", "left",
   // "room_error", "muted_by_staff", "connection", "hold" {on, participant, self},
-  // "participant" {id, role, name} when someone's name becomes known).
+  // "participant" {id, role, name} when someone's name becomes known,
+  // "participant_left" {id, role}).
   constructor({ send, onRemote, onRemoteGone, onNotice, preview }) {
     this.send = send;
     this.onRemote = onRemote || (() => {});
@@ -188,9 +189,12 @@ export class MediaRoom {
         this.people.set(msg.participant, { role: msg.role, name: msg.name || "" });
         this.onNotice("participant", { id: msg.participant, role: msg.role, name: msg.name || "" });
         return true;
-      case "participant_left":
+      case "participant_left": {
+        const person = this.people.get(msg.participant);
         this.people.delete(msg.participant);
+        this.onNotice("participant_left", { id: msg.participant, role: person ? person.role : "" });
         return true;
+      }
       case "recording_stopped":
         this.onNotice("recording", false);
         return true;

@@ -18,9 +18,11 @@ from hotline.app import create_app
 from signaling.web import SIGNALING
 from tests.app import make_settings
 from tests.browser import chromium, serve
-from tests.calls.pages import caller_in_line, desk_ready, take_first_offer
+from tests.calls.pages import caller_in_line, desk_ready, signed_in, take_first_offer
 
 pytestmark = pytest.mark.browser
+
+SHOTS = Path("/tmp/shots-ui")
 
 INBOUND_AUDIO = (
     "async () => (await window.hotline.room.stats()).inbound"
@@ -116,3 +118,36 @@ async def test_a_desk_reloaded_in_wrap_up_is_asked_its_disposition_again(
         await form.wait_for(state="hidden")
         await desk.click("#go-available")
         await desk.locator("[data-testid=presence][data-state=available]").wait_for()
+
+
+async def test_the_caller_is_told_while_the_lawyer_is_away_and_the_lawyer_comes_back(
+    seeded: Database, tmp_path: Path, chromium_path: str
+) -> None:
+    """The lawyer's browser closes mid-call and is opened again: the caller, still in the
+    call, is told the lawyer's connection dropped; a new desk signed in as the same
+    lawyer within the grace period takes the call back, and the notice goes."""
+    app = await create_app(make_settings(seeded.url, tmp_path))
+    async with serve(app) as url, chromium(chromium_path) as browser:
+        desk = await desk_ready(browser, url)
+        caller = await caller_in_line(browser, url)
+        session = await take_first_offer(desk)
+        await caller.locator("#call-status[data-state=connected]").wait_for()
+        await hears_the_caller(desk)
+        await caller.wait_for_function(  # the caller's page knows the lawyer is in the room
+            "() => [...window.hotline.room.people.values()].some((p) => p.role === 'host')"
+        )
+        await desk.context.close()
+        notice = caller.locator("[data-testid=device-notice]")
+        await notice.filter(has_text="律师的网络连接中断").wait_for()
+        assert await notice.text_content() == "律师的网络连接中断，正在恢复，请不要挂断。"
+        assert await caller.get_attribute("#call-status", "data-state") == "connected"
+        await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
+        await caller.screenshot(path=str(SHOTS / "caller-lawyer-away-360.png"), full_page=True)
+        back = await signed_in(browser, url, "law")
+        await back.locator("[data-testid=live]").wait_for()
+        assert await back.text_content("[data-testid=live-session]") == session
+        await notice.filter(has_text="律师").wait_for(state="detached")
+        assert await notice.text_content() == ""
+        await hears_the_caller(back)
+        await caller.click("#leave")
+        await back.locator("[data-testid=disposition]").wait_for()
