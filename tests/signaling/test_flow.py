@@ -153,8 +153,9 @@ class TestOffersMoveOn:
     async def test_agent_disconnect_in_session_puts_caller_back_at_the_head(
         self, connect: Connect, outcomes: Outcomes
     ) -> None:
-        """A live session whose agent drops: the caller is told they are back in line,
-        at the head, under a new session id; the interrupted leg is recorded so; the
+        """A live session whose agent drops and is not back within the grace period
+        (1 s here): the caller is told they are back in line, at the head, under a new
+        session id; the interrupted leg is recorded so; the
         caller can hang up, and that is recorded too."""
         a: Peer = await connect("agent:A1")
         await available(a)
@@ -224,6 +225,29 @@ class TestResume:
         await agent.send("accept", offer_id=offer.offer_id)
         await back.expect(p.Connected)
         assert outcomes.recorded == []
+
+    async def test_agent_reconnecting_within_grace_keeps_the_call(
+        self, connect: Connect, outcomes: Outcomes
+    ) -> None:
+        """An agent whose connection drops mid-call and who is back within the grace
+        period is told the call again; the caller was never sent back to the line, and
+        the call is recorded once, answered."""
+        a: Peer = await connect("agent:A1")
+        await available(a)
+        caller, queued = await queue_caller(connect, "u1")
+        offer = await a.expect(p.Offer)
+        await a.send("accept", offer_id=offer.offer_id)
+        first = await caller.expect(p.Connected)
+        await a.close()
+        back: Peer = await connect("agent:A1")
+        assert (await back.expect(p.PresenceChanged)).state is p.Presence.IN_SESSION
+        again = await back.expect(p.Connected)
+        assert (again.session_id, again.room) == (first.session_id, first.room)
+        await back.send("end", session_id=queued.session_id)
+        assert (await caller.expect(p.Ended)).outcome is p.Outcome.ANSWERED
+        assert not [m for m in caller.seen if isinstance(m, p.Queued) and m.reason]
+        (leg,) = await outcomes.wait_for(1)
+        assert (leg.session, leg.outcome) == (queued.session_id, p.Outcome.ANSWERED)
 
     async def test_token_of_another_caller_is_refused(self, connect: Connect) -> None:
         """A resume token only works for the identity it was issued to."""
