@@ -19,8 +19,13 @@ acknowledged within ten minutes (吹哨报到); an open ticket past either time 
 Voicemail tickets written by ``hotline.contact.OutcomeWriter`` carry no due time:
 theirs is counted from ``created_at`` by the same query.
 
+The number to call back is shown masked on every list; ``call_back_number`` gives it
+in full to the back office working the ticket, audited (``ticket.number_revealed``),
+until the ticket is done.
+
 Errors: ``TicketError`` (a ``cases.db.DatabaseError``) ├── ``TicketNotFound``
-├── ``IllegalTransition`` └── ``TicketInvalid`` (a field is out of bounds).
+├── ``IllegalTransition`` ├── ``TicketInvalid`` (a field is out of bounds)
+└── ``NoNumber`` (the caller left none, or it is past its retention).
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cases import audit
-from cases.db import DatabaseError
-from cases.models import Office, Ticket, TicketKind, TicketStatus, utcnow
+from cases import audit, phone
+from cases.callbacks import NumberSeal
+from cases.db import Database, DatabaseError
+from cases.models import CallbackNumber, Office, Ticket, TicketKind, TicketStatus, utcnow
 
 NOTE_MAX = 2000
 BODY_MAX = 4000
@@ -55,6 +61,13 @@ class IllegalTransition(TicketError):
 
 class TicketInvalid(TicketError):
     pass
+
+
+class NoNumber(TicketError):
+    pass
+
+
+NUMBER_REVEALED = "ticket.number_revealed"
 
 
 S = TicketStatus
@@ -284,3 +297,36 @@ async def for_agent(
         .limit(limit)
     )
     return list(await session.scalars(query))
+
+
+async def call_back_number(
+    *, db: Database, seal: NumberSeal, ticket_id: int, actor: str, actor_user_id: int | None
+) -> str:
+    """The full number to call the caller of ticket ``ticket_id`` back: the ticket's own,
+    or a voicemail's, kept sealed under its session (``cases.callbacks``). Every reveal
+    is audited, in its own unit of work. ``IllegalTransition`` once the ticket is done
+    (nobody needs to dial it any more), ``NoNumber`` when there is none."""
+    async with db.session() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise TicketNotFound(f"no ticket {ticket_id}")
+        if TicketStatus(ticket.status) is S.DONE:
+            raise IllegalTransition(f"ticket {ticket_id} is done")
+        number = ticket.caller_phone
+        if number is None and ticket.kind == TicketKind.VOICEMAIL and ticket.session_id:
+            root = ticket.session_id.partition(":")[0]
+            row = await session.scalar(
+                select(CallbackNumber).where(CallbackNumber.session_id == root)
+            )
+            number = seal.open(row.sealed, root) if row is not None else None
+        if number is None:
+            raise NoNumber(f"ticket {ticket_id} has no number to call back")
+        await audit.record(
+            session=session,
+            actor=actor,
+            actor_user_id=actor_user_id,
+            action=NUMBER_REVEALED,
+            target=f"ticket:{ticket_id}",
+            detail={"number": phone.mask(number), "session": ticket.session_id},
+        )
+        return number

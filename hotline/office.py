@@ -452,6 +452,34 @@ async def ticket_transition_api(request: web.Request) -> web.Response:
     )
 
 
+@routes.post("/api/tickets/{ticket_id}/number")
+@allow(BACK_OFFICE_ROLES)
+@_localised
+async def ticket_number_api(request: web.Request) -> web.Response:
+    """The full number to call the ticket's caller back (lists show it masked);
+    every reveal is audited."""
+    viewer = viewer_of(request)
+    assert viewer is not None
+    text = request.match_info["ticket_id"]
+    if not text.isdigit() or len(text) > 12:
+        return _bad(_("No such ticket."), status=404)
+    try:
+        number = await tickets.call_back_number(
+            db=request.app[keys.DB],
+            seal=request.app[NUMBER_SEAL],
+            ticket_id=int(text),
+            actor=viewer.username,
+            actor_user_id=viewer.user_id,
+        )
+    except tickets.TicketNotFound:
+        return _bad(_("No such ticket."), status=404)
+    except tickets.IllegalTransition:
+        return _bad(_("The ticket is done: its number is no longer shown."), status=409)
+    except tickets.NoNumber:
+        return _bad(_("The caller left no number (or it is past its retention)."), status=404)
+    return web.json_response({"phone": number})
+
+
 @routes.get("/api/my/tickets")
 @allow(AGENT_ROLES)
 @_localised

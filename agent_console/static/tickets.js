@@ -45,7 +45,36 @@ async function send(form, submitter) {
   await redraw(id);
 }
 
+// The full number, asked for when the caller is to be called back (audited).
+async function reveal(button) {
+  const id = button.closest("[data-ticket]").dataset.ticket;
+  const csrf = document.querySelector("input[name=csrf_token]");
+  const response = await fetch(`/api/tickets/${id}/number`, {
+    method: "POST",
+    headers: { "X-CSRF-Token": csrf ? csrf.value : "" },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || !body.phone) {
+    announce(t("The number was not shown: {reason}", { reason: body.error || response.status }));
+    return;
+  }
+  const link = document.createElement("a");
+  link.href = `tel:${body.phone}`;
+  link.textContent = body.phone;
+  button.parentElement.querySelector("[data-testid=ticket-phone]").replaceChildren(link);
+  button.remove();
+  link.focus();
+  announce(t("The full number is shown; this is recorded."));
+}
+
 function bind(root) {
+  for (const button of root.querySelectorAll("button[data-reveal]")) {
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      reveal(button).finally(() => { button.disabled = false; });
+    });
+  }
   for (const form of root.querySelectorAll("form[data-ticket-action]")) {
     form.addEventListener("submit", (event) => {
       event.preventDefault();

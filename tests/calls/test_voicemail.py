@@ -54,6 +54,11 @@ class TestVoicemailEndToEnd:
     def test_the_ticket_has_the_number_the_text_and_the_voice(self, run: dict[str, Any]) -> None:
         """/tickets shows the voicemail ticket with the masked number and the written words."""
         assert run["phone"] == "138****5678"
+        # Asked for (audited), the full number to dial, as a tel: link.
+        assert run["full_phone"] == "+8613812345678"
+        assert run["full_phone_href"] == "tel:+8613812345678"
+        assert run["reveal_status"] == "已显示完整号码，此次查看已记录。"
+        assert run["revealed_no_sideways"]
         assert "工资拖欠三个月，请回电" in run["ticket_text"]
         assert "语音留言" in run["ticket_text"]
         assert run["ticket_no_sideways"]

@@ -189,6 +189,17 @@ async def _voicemail(browser: Any, url: str, out: Path, result: dict[str, Any]) 
     result["ticket_no_sideways"] = await office.evaluate(NO_SIDEWAYS)
     await office.screenshot(path=str(out / "ticket-player-360.png"), full_page=True)
 
+    result["step"] = "the back office asks for the full number to call back"
+    await ticket.locator("[data-testid=reveal-number]").click()
+    await ticket.locator("[data-testid=ticket-phone] a").wait_for()
+    result["full_phone"] = await ticket.locator("[data-testid=ticket-phone]").text_content()
+    result["full_phone_href"] = await ticket.locator("[data-testid=ticket-phone] a").get_attribute(
+        "href"
+    )
+    result["reveal_status"] = await office.locator("#ticket-status").text_content()
+    result["revealed_no_sideways"] = await office.evaluate(NO_SIDEWAYS)
+    await office.screenshot(path=str(out / "ticket-number-360.png"), full_page=True)
+
     result["step"] = "nobody else hears it"
     anonymous = await caller_context.request.get(f"{url}{src}", max_redirects=0)
     result["caller_fetch"] = anonymous.status

@@ -98,6 +98,69 @@ class TestTicket:
         assert "<audio controls" in html
 
 
+async def _csrf(client: TestClient) -> dict[str, str]:
+    html = await (await client.get("/tickets")).text()
+    return {"X-CSRF-Token": html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]}
+
+
+class TestCallBackNumber:
+    async def test_the_back_office_is_shown_the_full_number_audited(
+        self, voicemail: dict[str, Any], make_client: AppClient, seeded: Database
+    ) -> None:
+        """The list shows the number masked; the office working the ticket asks for it
+        in full to call back, and each time it is audited (who, which ticket, masked)."""
+        client = await _as(make_client, "wu")
+        ticket = await _ticket(client)
+        headers = await _csrf(client)
+        response = await client.post(f"/api/tickets/{ticket['id']}/number", headers=headers)
+        assert response.status == 200
+        assert await response.json() == {"phone": "+8613912345678"}
+        async with seeded.session() as session:
+            (entry,) = await audit.recent(session=session, action="ticket.number_revealed")
+        assert (entry.actor, entry.target) == ("wu", f"ticket:{ticket['id']}")
+        assert entry.detail["number"] == "139****5678"
+        assert "13912345678" not in str(entry.detail)
+        html = await (await client.get("/tickets")).text()
+        assert "data-reveal" in html
+        assert "+8613912345678" not in html  # the page itself still shows it masked
+
+    async def test_refused_to_others_without_a_number_and_once_done(
+        self, voicemail: dict[str, Any], make_client: AppClient, seeded: Database
+    ) -> None:
+        """A lawyer is refused (403); no such ticket, or one with no number, is 404 in
+        words; a done ticket's number is no longer shown (409); no CSRF token, 403."""
+        await add_user(seeded, "li", Role.LAWYER)
+        lawyer = await _as(make_client, "li")
+        lawyer_page = await (await lawyer.get("/agent")).text()
+        token = lawyer_page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        denied = await lawyer.post("/api/tickets/1/number", headers={"X-CSRF-Token": token})
+        assert denied.status == 403
+        client = await _as(make_client, "wu")
+        ticket = await _ticket(client)
+        headers = await _csrf(client)
+        assert (await client.post(f"/api/tickets/{ticket['id']}/number")).status == 403
+        for missing in ("99999", "x1", "1" * 13):
+            response = await client.post(f"/api/tickets/{missing}/number", headers=headers)
+            assert response.status == 404, missing
+            assert (await response.json())["error"]
+        async with seeded.session() as session:
+            bare = Ticket(kind="complaint", department="supervisors", body="投诉")
+            session.add(bare)
+            await session.flush()
+            bare_id = bare.id
+        response = await client.post(f"/api/tickets/{bare_id}/number", headers=headers)
+        assert response.status == 404
+        assert "未留号码" in (await response.json())["error"]
+        async with seeded.session() as session:
+            await session.execute(
+                update(Ticket).where(Ticket.id == ticket["id"]).values(status="done")
+            )
+        response = await client.post(f"/api/tickets/{ticket['id']}/number", headers=headers)
+        assert response.status == 409
+        async with seeded.session() as session:
+            assert not await audit.recent(session=session, action="ticket.number_revealed")
+
+
 class TestPlayback:
     async def test_back_office_hears_it_as_webm_opus_with_ranges(
         self, voicemail: dict[str, Any], make_client: AppClient, seeded: Database
