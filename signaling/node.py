@@ -242,12 +242,21 @@ class Node:
             if isinstance(msg, p.Ended) and msg.survey and self.survey_token is not None:
                 token = self.survey_token(msg.session_id)
                 payload = p.serialize(dataclasses.replace(msg, survey_token=token))
+            elif isinstance(msg, p.Connected) and msg.caller_ref is not None:
+                # A desk that came back to its call: its pass to the caller's earlier
+                # sessions, as an offer's (only the call's own agent gets one).
+                agent = conn.identity.agent_id
+                granted: str | None = None
+                if self.history_pass is not None and agent is not None and agent == msg.agent_id:
+                    granted = self.history_pass(msg.session_id, agent, msg.caller_ref, 0.0)
+                msg = dataclasses.replace(msg, caller_ref=None, history_pass=granted)
+                payload = p.serialize(msg)
         offer = p.parse_server(payload) if payload.startswith(_OFFER_PREFIX) else None
         if isinstance(offer, p.Offer) and offer.caller_ref is not None:
             # The leader offered this session to this connection's agent: only now may
             # the desk look up the caller's earlier sessions (the pass, signed, names them).
             agent = conn.identity.agent_id
-            granted: str | None = None
+            granted = None
             if self.history_pass is not None and agent is not None:
                 granted = self.history_pass(
                     offer.session_id, agent, offer.caller_ref, offer.expires_in_s

@@ -329,7 +329,7 @@ class Router:
         fx.deliveries.append((key, p.PresenceChanged(state=p.Presence(presence.value))))
         for sid, s in self.sessions.items():
             if s.live and s.agent == agent:
-                connected = self._connected(sid, agent)
+                connected = dataclasses.replace(self._connected(sid, agent), caller_ref=s.number)
                 if s.callback:
                     online = self.caller_conns.get(s.owner) is not None
                     connected = dataclasses.replace(connected, caller_online=online)

@@ -1,6 +1,7 @@
 // The caller's earlier sessions from the same number, on the desk while their call
 // rings and during it (docs/back-office.md, GET /api/sessions/{id}/earlier). The offer
-// brings a pass only to the agent it is offered to; without one nothing is asked.
+// brings a pass only to the agent it is offered to (and `connected` to a desk that came
+// back to its call after a reload); without one nothing is asked.
 import { label, t } from "./i18n.js";
 
 const box = () => document.getElementById("earlier");
@@ -82,5 +83,6 @@ async function load(offer) {
 // they go when that offer is withdrawn or its call ends.
 export function onDeskMessage(msg) {
   if (msg.type === "offer") load(msg);
+  else if (msg.type === "connected" && msg.history_pass) load(msg); // a desk that came back
   else if ((msg.type === "offer_cancelled" || msg.type === "ended") && msg.session_id === shownFor) hide();
 }

@@ -312,6 +312,10 @@ class Connected:
     # What the call is about and where the caller is (the desk shows them after a reload).
     category: Category | None = None
     town: Id | None = None
+    # To a desk that came back (no offer on its page): as on an ``offer``, the leader
+    # names the number key between servers, the agent's node turns it into a pass.
+    caller_ref: Id | None = None
+    history_pass: Token | None = None
     # A callback: which attempt this is, of how many; to the agent, whether the
     # caller's page is open (it rings there) or the number must be dialled.
     callback: bool | None = None

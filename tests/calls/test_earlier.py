@@ -33,7 +33,8 @@ async def test_returning_callers_earlier_session_on_the_desk(
 ) -> None:
     """李 took this number's call before and referred it to legal aid; when the number
     calls again, the desk of the lawyer it rings for shows that session (category,
-    outcome, disposition, notes, 李's name) and keeps it through the call."""
+    outcome, disposition, notes, 李's name) and keeps it through the call, a reload of
+    the desk included."""
     shots = Path(os.environ.get("HOTLINE_SHOTS") or tmp_path / "shots")
     await asyncio.to_thread(shots.mkdir, parents=True, exist_ok=True)
     app = await create_app(make_settings(seeded.url, tmp_path))
@@ -88,4 +89,9 @@ async def test_returning_callers_earlier_session_on_the_desk(
         await caller.locator("#call-status[data-state=connected]").wait_for()
         await agent.locator("[data-testid=live]").wait_for()
         assert await card.is_visible()  # through the call
+        # A reload has no offer: the desk that comes back to the call gets a pass of its own.
+        await agent.reload()
+        await agent.locator("[data-testid=live]").wait_for()
+        await card.wait_for()
+        assert await card.locator("[data-role=notes]").text_content() == "欠薪三个月"
         assert problems == []

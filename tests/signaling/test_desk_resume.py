@@ -63,7 +63,7 @@ class Desk:
             "c:u1",
             p.JoinQueue(category=p.Category.GENERAL, language="zh"),
             sid="S-1",
-            caller="sub:u1",
+            caller="tel:k-u1",  # a caller who gave a number (its keyed hash)
         )
         (offer,) = [m for k, m in fx.deliveries if isinstance(m, p.Offer)]
         self.send("a:A1", p.Accept(offer_id=offer.offer_id))
@@ -88,6 +88,7 @@ def test_a_desk_back_within_grace_gets_its_call_back() -> None:
     assert isinstance(connected, p.Connected)
     assert (connected.session_id, connected.room, connected.agent_id) == (sid, f"R-{sid}", "A1")
     assert (connected.category, connected.channel) == (p.Category.GENERAL, p.Channel.WEB_VOICE)
+    assert connected.caller_ref == "tel:k-u1"  # the node turns it into the desk's history pass
     assert GRACE_PREFIX + "a:A1" in fx.cancel_timers
     # The call goes on: the agent ends it, and it is recorded answered, once.
     fx = desk.send("a:A1", p.End(session_id=sid))
