@@ -11,7 +11,8 @@ Wiring only (the queries are ``cases.history``; recordings play through
   caller's earlier sessions from the same number, for the desk while that session is
   offered to the agent. The pass is minted by the agent's signaling node as the
   leader's ``offer`` reaches the agent's socket (``history_pass``), like the callback
-  number: only the agent the session is offered to holds one, for the ring time. It
+  number: only the agent the session is offered to holds one, for the ring time (and
+  a desk that comes back to its live call, from its ``connected``, for a few seconds). It
   names the session, the agent and the caller's number key (a keyed hash, never the
   number); a missing, expired or someone else's pass is 403. Every attempt is audited
   (``caller_history.read`` / ``caller_history.read_denied``, target ``session:<id>``).
