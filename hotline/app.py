@@ -137,6 +137,7 @@ async def _setup_contact_centre(app: web.Application, settings: Settings) -> Non
         sockets_per_address=settings.sockets_per_address,
         client_address=client_address,
         tickets_per_hour=settings.tickets_per_hour,
+        grace_s=float(settings.resume_grace_s),
         refused=app[keys.METRICS].refused,
         # The record behind the caller's town and the callback number store (hotline.office).
         known_town=functools.partial(known_town, app),

@@ -71,6 +71,8 @@ class Settings:
     sockets_per_address: int = 50
     caller_tokens_per_hour: int = 300
     tickets_per_hour: int = 30
+    # How long a dropped caller, or a desk dropped in a call, keeps its place or call.
+    resume_grace_s: int = 30
     # How long each record type is kept (HOTLINE_RETAIN_*_DAYS), then `hotline purge`.
     retention: Retention = field(default_factory=Retention)
     # Ticket due times by kind (HOTLINE_TICKET_DUE_<KIND>_HOURS) and the escalation's
@@ -292,6 +294,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sockets_per_address=integer("HOTLINE_SOCKETS_PER_ADDRESS", 50, 1, 100_000),
         caller_tokens_per_hour=integer("HOTLINE_CALLER_TOKENS_PER_HOUR", 300, 1, 1_000_000),
         tickets_per_hour=integer("HOTLINE_TICKETS_PER_HOUR", 30, 1, 1_000_000),
+        resume_grace_s=integer("HOTLINE_RESUME_GRACE", 30, 1, 600),
         retention=retention,
         ticket_due=ticket_due,
     )

@@ -101,17 +101,26 @@ class TestLawyerLost:
     async def test_caller_is_told_and_keeps_the_head_of_the_line(
         self, seeded: Database, tmp_path: Path, chromium_path: str
     ) -> None:
-        """The lawyer's desk closes mid-call: the caller's page leaves the call view and
-        says the lawyer's connection dropped and that they are first in line again."""
-        app = await create_app(make_settings(seeded.url, tmp_path))
+        """The lawyer's desk closes mid-call and does not come back: the caller, told at
+        once that the lawyer's connection dropped, stays in the call for the grace period
+        (3 s here); then the page leaves the call view and says they are first in line
+        again."""
+        settings = make_settings(seeded.url, tmp_path, HOTLINE_RESUME_GRACE="3")
+        app = await create_app(settings)
         async with serve(app) as url, chromium(chromium_path) as browser:
             agent = await desk_ready(browser, url)
             caller = await caller_in_line(browser, url)
             await take_first_offer(agent)
             await caller.locator("#call-status[data-state=connected]").wait_for()
             assert await caller.locator("[data-testid=in-call]").is_visible()
+            await caller.wait_for_function(  # the caller's page knows the lawyer is in
+                "() => [...window.hotline.room.people.values()].some((p) => p.role === 'host')"
+            )
             await agent.context.close()
+            notice = caller.locator("[data-testid=device-notice]")
+            await notice.filter(has_text="律师的网络连接中断，正在恢复").wait_for()
             await caller.locator("#status-text").filter(has_text="律师的连接中断了").wait_for()
             assert "排在最前面" in (await caller.text_content("#status-detail") or "")
             assert not await caller.locator("[data-testid=in-call]").is_visible()
             assert await caller.get_attribute("#call-status", "data-state") == "queued"
+            assert await notice.text_content() == ""  # no longer in a call

@@ -49,10 +49,12 @@ class TestSettings:
                     "HOTLINE_ICE_SERVERS": "[1]",
                     "HOTLINE_TURN_URLS": "turn:x",
                     "HOTLINE_SESSION_TTL": "5",
+                    "HOTLINE_RESUME_GRACE": "0",
                 }
             )
         text = str(info.value)
         for name in (
+            "HOTLINE_RESUME_GRACE",
             "HOTLINE_PORT",
             "HOTLINE_DEV",
             "DATABASE_URL",
@@ -64,7 +66,7 @@ class TestSettings:
             "HOTLINE_SESSION_TTL",
         ):
             assert name in text
-        assert len(info.value.problems) == 9
+        assert len(info.value.problems) == 10
 
     def test_production_configuration(self) -> None:
         """Redis, PostgreSQL and ICE servers are taken from the environment."""
