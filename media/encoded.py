@@ -343,8 +343,12 @@ class PacketTrack(MediaStreamTrack):
 
     Given to ``RTCPeerConnection.addTrack``/``addTransceiver``: aiortc's sender then only
     packetizes. The queue is bounded; on overflow the oldest packets are dropped and,
-    for video, packets are held back until the next keyframe (``needs_keyframe``), and
-    ``on_overflow`` is called so the owner can request one.
+    for video, packets are held back until the next keyframe (``needs_keyframe``).
+    ``want_keyframe`` is called for every video packet dropped while waiting for one
+    (after an overflow, a re-route, a new destination), so the owner asks the source
+    again until it comes: a browser does not answer every PLI (seen: Chromium let the
+    one sent as a hold ended go unanswered), and one unanswered request must not leave
+    a receiver without video. The owner rate-limits what it sends upstream.
     """
 
     def __init__(
@@ -354,7 +358,7 @@ class PacketTrack(MediaStreamTrack):
         track_id: str | None = None,
         max_queue: int = 120,
         wait_for_keyframe: bool = True,
-        on_overflow: Callable[[], None] | None = None,
+        want_keyframe: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
@@ -363,7 +367,7 @@ class PacketTrack(MediaStreamTrack):
         self._queue: collections.deque[av.Packet[Any]] = collections.deque()
         self._max_queue = max_queue
         self._waiter: asyncio.Future[None] | None = None
-        self._on_overflow = on_overflow
+        self._want_keyframe = want_keyframe
         self.needs_keyframe = kind == "video" and wait_for_keyframe
         self.pushed = 0
         self.sent = 0
@@ -376,6 +380,8 @@ class PacketTrack(MediaStreamTrack):
         if self.needs_keyframe:
             if not packet.is_keyframe:
                 self.dropped += 1
+                if self._want_keyframe is not None:
+                    self._want_keyframe()
                 return
             self.needs_keyframe = False
         if len(self._queue) >= self._max_queue:
@@ -385,8 +391,8 @@ class PacketTrack(MediaStreamTrack):
                 self.needs_keyframe = not packet.is_keyframe
                 if self.needs_keyframe:
                     self.dropped += 1
-                    if self._on_overflow is not None:
-                        self._on_overflow()
+                    if self._want_keyframe is not None:
+                        self._want_keyframe()
                     return
         self._queue.append(packet)
         self.pushed += 1

@@ -342,7 +342,7 @@ class Room:
                 continue
             ask_keyframe = self._keyframe_asker(source.id)
             track = PacketTrack(
-                kind, track_id=f"{source.id}.{kind}.{source.join_no}", on_overflow=ask_keyframe
+                kind, track_id=f"{source.id}.{kind}.{source.join_no}", want_keyframe=ask_keyframe
             )
             transceiver = destination.pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(_codec_preferences(kind))

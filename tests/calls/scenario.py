@@ -215,12 +215,22 @@ async def _call(browser: Any, url: str, out: Path, seconds: float, result: dict[
     notice = caller.locator("[data-testid=device-notice]")
     await notice.filter(has_text="稍候").wait_for()
     result["hold_notice"] = await notice.text_content()
+    # On hold the caller receives nothing from the lawyer: after what was in flight has
+    # arrived, the counters stand still.
+    await asyncio.sleep(1.0)
+    held_first = totals(await caller.evaluate(STATS))
+    await asyncio.sleep(seconds)
+    result["caller_media_held"] = {
+        "first": held_first,
+        "second": totals(await caller.evaluate(STATS)),
+    }
     await agent.click("#hold")
     await agent.locator("#hold[aria-pressed=false]").wait_for()
     await caller.wait_for_function(
         "document.querySelector('[data-testid=device-notice]').textContent === ''"
     )
     result["held_and_resumed"] = True
+    result["caller_media_after_hold"] = await sample(caller, seconds)
     result["session_before_reload"] = await caller.evaluate("window.hotline.session()")
 
     result["step"] = "caller reloads"

@@ -89,6 +89,16 @@ class TestCallEndToEnd:
         assert call["hold_notice"] == "律师请您稍候，请不要挂断。"
         assert call["held_and_resumed"]
 
+    def test_on_hold_the_caller_receives_nothing_then_media_again(
+        self, call: dict[str, Any]
+    ) -> None:
+        """getStats() on the caller's page: while held, no packet or frame arrives from
+        the lawyer; after resume, audio and video rise again."""
+        held = call["caller_media_held"]
+        for figure in ("audio_packets", "video_packets", "video_frames"):
+            assert held["second"][figure] == held["first"][figure] > 0, (figure, held)
+        rising(call["caller_media_after_hold"])
+
     def test_double_tap_on_start_opens_one_session(self, call: dict[str, Any]) -> None:
         """Start tapped twice: one caller token, one socket (and one more after the reload;
         the desk's reload opens none on the caller's page)."""

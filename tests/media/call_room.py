@@ -26,12 +26,14 @@ from tests.app import PASSWORD
 from tests.media.room_signaling import WsBot, _until, serve_app
 
 
-async def _quiet(bot: WsBot, source: str, seconds: float = 0.7) -> tuple[int, int]:
-    """Packets ``bot`` received from ``source`` (audio) at the start and end of a pause."""
+async def _quiet(
+    bot: WsBot, source: str, seconds: float = 0.7, kind: str = "audio"
+) -> tuple[int, int]:
+    """Frames of ``kind`` ``bot`` received from ``source`` at the start and end of a pause."""
     await asyncio.sleep(0.3)  # what was in flight when the routes changed
-    start = bot.bot.received(source, "audio")
+    start = bot.bot.received(source, kind)
     await asyncio.sleep(seconds)
-    return start, bot.bot.received(source, "audio")
+    return start, bot.bot.received(source, kind)
 
 
 async def call_room(seconds: float = 1.0) -> dict[str, Any]:
@@ -112,7 +114,9 @@ async def call_room(seconds: float = 1.0) -> dict[str, Any]:
             ),
             "resume told",
         )
-        result["resumed"] = await _quiet(caller, ag, seconds)
+        result["resumed"], result["resumed_video"] = await asyncio.gather(
+            _quiet(caller, ag, seconds), _quiet(caller, ag, seconds, "video")
+        )
 
         await agent.send(type="set_recording", room=room, on=False)
         await _until(lambda: agent.last("room_error") is not None, "stop refused")

@@ -55,9 +55,12 @@ class TestCallRoom:
                 ("resumed", caller),
             ]
 
-    def test_resume_restores_the_callers_audio(self, result: dict[str, Any]) -> None:
-        """After resume the caller's packets from the lawyer rise again."""
+    def test_resume_restores_the_callers_audio_and_video(self, result: dict[str, Any]) -> None:
+        """After resume the caller's packets from the lawyer rise again, video too (it
+        waits for the keyframe the resume asks the lawyer for)."""
         start, end = result["resumed"]
+        assert end > start
+        start, end = result["resumed_video"]
         assert end > start
 
     def test_only_the_host_holds(self, result: dict[str, Any]) -> None:

@@ -145,12 +145,29 @@ class TestPacketTrack:
         first = await track.recv()
         assert first.is_keyframe
 
+    def test_keeps_asking_while_it_waits_for_a_keyframe(self) -> None:
+        """Every delta dropped while waiting asks for a keyframe again (an unanswered
+        PLI must not leave the receiver without video); once it comes, no more asks."""
+        import av
+
+        asked: list[bool] = []
+        track = PacketTrack("video", want_keyframe=lambda: asked.append(True))
+        for _ in range(3):
+            track.push(av.Packet(b"\x01" * 10))
+        assert len(asked) == 3
+        key = av.Packet(b"\x00" * 10)
+        key.is_keyframe = True
+        track.push(key)
+        track.push(av.Packet(b"\x01" * 10))
+        assert len(asked) == 3
+        assert track.pushed == 2  # the keyframe and the delta after it, queued to send
+
     async def test_overflow_drops_and_asks_for_keyframe(self) -> None:
         """A destination that falls behind drops its queue and asks for a keyframe."""
         import av
 
         asked: list[bool] = []
-        track = PacketTrack("video", max_queue=3, on_overflow=lambda: asked.append(True))
+        track = PacketTrack("video", max_queue=3, want_keyframe=lambda: asked.append(True))
         key = av.Packet(b"\x00" * 10)
         key.is_keyframe = True
         track.push(key)
