@@ -36,6 +36,7 @@ from signaling.errors import ErrorCode, ProtocolError
 log = logging.getLogger(__name__)
 
 GRACE_PREFIX = "grace:"
+AGENT_GRACE = GRACE_PREFIX + "a:"  # + agent id: a desk dropped in a call
 # A callback that reached nobody waits this long before it is queued again.
 RETRY_PREFIX = "cbretry:"
 
@@ -180,6 +181,9 @@ class Router:
         self.ticket_owners: dict[str, tuple[str, str]] = {}
         self.last_now = 0.0
         self.timers: dict[str, float] = {}
+        # Agents whose desk dropped in a call and may come back (their grace timers,
+        # kept apart so that the check after every record costs nothing when none is).
+        self.away: set[str] = set()
         self.agent_conns: dict[str, str] = {}
         self.profiles: dict[str, dict[str, Any]] = {}
         self.caller_conns: dict[str, str | None] = {}
@@ -235,6 +239,7 @@ class Router:
     def _load(self, state: Mapping[str, Any]) -> None:
         self.last_now = float(state["last_now"])
         self.timers = {str(k): float(v) for k, v in state["timers"].items()}
+        self.away = {k[len(AGENT_GRACE) :] for k in self.timers if k.startswith(AGENT_GRACE)}
         self.agent_conns = dict(state["agent_conns"])
         self.profiles = dict(state.get("profiles", {}))
         self.caller_conns = dict(state["caller_conns"])
@@ -315,10 +320,10 @@ class Router:
     def _sign_out_idle_absent(self, now: float, fx: Effects) -> None:
         """A desk away within its grace period whose call ended and was disposed of is
         signed out now, before anything is offered to a socket that is not there."""
-        for key in [k for k in self.timers if k.startswith(GRACE_PREFIX + "a:")]:
-            agent = key[len(GRACE_PREFIX) + 2 :]
+        for agent in sorted(self.away):
             if not self._busy(agent):
-                self._cancel_timer(key, fx)
+                self.away.discard(agent)
+                self._cancel_timer(AGENT_GRACE + agent, fx)
                 self._handle(ev.AgentDisconnected(now=now, agent=AgentId(agent)), fx)
 
     def _restore_desk(self, agent: str, fx: Effects) -> None:
@@ -330,42 +335,11 @@ class Router:
         for sid, s in self.sessions.items():
             if s.live and s.agent == agent:
                 connected = dataclasses.replace(self._connected(sid, agent), caller_ref=s.number)
-                if s.callback:
-                    online = self.caller_conns.get(s.owner) is not None
-                    connected = dataclasses.replace(connected, caller_online=online)
-                fx.deliveries.append((key, connected))
+                fx.deliveries.append((key, self._with_caller_online(connected, s)))
                 if s.consult is not None:
-                    fx.deliveries.append(
-                        (
-                            key,
-                            p.ConsultState(
-                                session_id=sid,
-                                consult_id=s.consult,
-                                state=p.ConsultPhase.CONNECTED
-                                if s.consultant
-                                else p.ConsultPhase.RINGING,
-                                side=p.ConsultSide.REQUESTER,
-                                category=Category(s.queue),
-                                agent_name=self._name(s.consultant) if s.consultant else None,
-                            ),
-                        )
-                    )
+                    fx.deliveries.append((key, self._consult_asked(sid, s)))
             elif s.live and s.consultant == agent and s.consult is not None:
-                fx.deliveries.append(
-                    (
-                        key,
-                        p.ConsultState(
-                            session_id=sid,
-                            consult_id=s.consult,
-                            state=p.ConsultPhase.CONNECTED,
-                            side=p.ConsultSide.CONSULTANT,
-                            category=Category(s.queue),
-                            room=call_room(sid),
-                            agent_name=self._name(s.agent) if s.agent else None,
-                            channel=p.Channel(s.channel),
-                        ),
-                    )
-                )
+                fx.deliveries.append((key, self._consult_joined(sid, s)))
         self._ask_disposition(agent, fx)
 
     def _handle(self, event: ev.Event, fx: Effects) -> None:
@@ -378,11 +352,12 @@ class Router:
             if record.profile is None:
                 raise ProtocolError(ErrorCode.NOT_ALLOWED, "an agent signs in with a profile")
             self.profiles[agent] = dict(record.profile)
-            if agent in self.agent_conns or GRACE_PREFIX + key in self.timers:
+            if agent in self.agent_conns or agent in self.away:
                 # A second socket takes over the first, or the desk is back within the
                 # grace period: either way it is told where it stands.
                 self.agent_conns[agent] = conn
-                self._cancel_timer(GRACE_PREFIX + key, fx)
+                self.away.discard(agent)
+                self._cancel_timer(AGENT_GRACE + agent, fx)
                 self._restore_desk(agent, fx)
             else:
                 self._sign_in(agent, conn, now, RoutingPresence.BREAK, "signed in", fx)
@@ -431,7 +406,8 @@ class Router:
             if self._busy(agent):
                 # In a call or its wrap-up: the call waits for the desk (a reload, a
                 # network blip) as a caller's does for the caller.
-                self._start_timer(GRACE_PREFIX + key, now + self.grace_s, fx)
+                self.away.add(agent)
+                self._start_timer(AGENT_GRACE + agent, now + self.grace_s, fx)
             else:  # an idle desk is signed out at once, so offers move on
                 self._handle(ev.AgentDisconnected(now=now, agent=AgentId(agent)), fx)
             return
@@ -483,11 +459,13 @@ class Router:
         if not key.startswith(GRACE_PREFIX):
             self._handle(ev.TimerFired(now=now, key=TimerKey(key)), fx)
             return
-        caller = key[len(GRACE_PREFIX) :]
-        if caller.startswith("a:"):
-            if caller[2:] not in self.agent_conns:  # the desk did not come back
-                self._handle(ev.AgentDisconnected(now=now, agent=AgentId(caller[2:])), fx)
+        if key.startswith(AGENT_GRACE):
+            agent = key[len(AGENT_GRACE) :]
+            if agent in self.away:  # the desk did not come back
+                self.away.discard(agent)
+                self._handle(ev.AgentDisconnected(now=now, agent=AgentId(agent)), fx)
             return
+        caller = key[len(GRACE_PREFIX) :]
         if self.caller_conns.get(caller) is not None:
             return
         self.caller_conns.pop(caller, None)
@@ -945,12 +923,7 @@ class Router:
                 self.offers.pop(action.agent, None)
                 connected = self._connected(action.session, action.agent)
                 session = self.sessions.get(action.session)
-                if session is not None and session.callback:
-                    # The agent learns whether the caller's page will ring.
-                    online = self.caller_conns.get(session.owner) is not None
-                    to_agent = dataclasses.replace(connected, caller_online=online)
-                else:
-                    to_agent = connected
+                to_agent = self._with_caller_online(connected, session)
                 fx.deliveries.append((agent_key(action.agent), to_agent))
                 if session is not None:
                     session.live = True
@@ -1006,6 +979,40 @@ class Router:
             case _:
                 log.warning("unhandled action %s", action.kind)
 
+    def _with_caller_online(self, connected: p.Connected, session: _Session | None) -> p.Connected:
+        """To the agent of a callback: whether the caller's page will ring."""
+        if session is None or not session.callback:
+            return connected
+        online = self.caller_conns.get(session.owner) is not None
+        return dataclasses.replace(connected, caller_online=online)
+
+    def _consult_asked(self, sid: str, call: _Session) -> p.ConsultState:
+        """To the agent who asked for the consult of ``call``: ringing, or connected with
+        the colleague's name."""
+        assert call.consult is not None
+        return p.ConsultState(
+            session_id=sid,
+            consult_id=call.consult,
+            state=p.ConsultPhase.CONNECTED if call.consultant else p.ConsultPhase.RINGING,
+            side=p.ConsultSide.REQUESTER,
+            category=Category(call.queue),
+            agent_name=self._name(call.consultant) if call.consultant else None,
+        )
+
+    def _consult_joined(self, sid: str, call: _Session) -> p.ConsultState:
+        """To the colleague in the consult of ``call``: the room to join, who asked, how."""
+        assert call.consult is not None
+        return p.ConsultState(
+            session_id=sid,
+            consult_id=call.consult,
+            state=p.ConsultPhase.CONNECTED,
+            side=p.ConsultSide.CONSULTANT,
+            category=Category(call.queue),
+            room=call_room(sid),
+            agent_name=self._name(call.agent),
+            channel=p.Channel(call.channel),
+        )
+
     def _consult_changed(self, action: act.ConsultChanged, fx: Effects) -> None:
         """Tell both agents of a consult where it stands; a hand-over makes the consult
         leg the caller's session, in the same room (``connected`` to both)."""
@@ -1015,38 +1022,26 @@ class Router:
         requester, consultant = action.requester, action.consultant
         state = action.state
 
-        def tell(to: str | None, phase: p.ConsultPhase, side: p.ConsultSide, **kw: Any) -> None:
+        def send(to: str | None, msg: p.ConsultState) -> None:
             if to is not None:
-                msg = p.ConsultState(
-                    session_id=sid,
-                    consult_id=cid,
-                    state=phase,
-                    side=side,
-                    category=category,
-                    **kw,
-                )
                 fx.deliveries.append((agent_key(to), msg))
+
+        def tell(to: str | None, phase: p.ConsultPhase, side: p.ConsultSide, **kw: Any) -> None:
+            send(
+                to,
+                p.ConsultState(
+                    session_id=sid, consult_id=cid, state=phase, side=side, category=category, **kw
+                ),
+            )
 
         if state is act.ConsultState.RINGING:
             call.consult = cid
-            tell(requester, p.ConsultPhase.RINGING, p.ConsultSide.REQUESTER)
+            send(requester, self._consult_asked(sid, call))
         elif state is act.ConsultState.CONNECTED:
             self.offers.pop(consultant or "", None)
             call.consultant = consultant
-            tell(
-                consultant,
-                p.ConsultPhase.CONNECTED,
-                p.ConsultSide.CONSULTANT,
-                room=call_room(sid),
-                agent_name=self._name(requester),
-                channel=p.Channel(call.channel),
-            )
-            tell(
-                requester,
-                p.ConsultPhase.CONNECTED,
-                p.ConsultSide.REQUESTER,
-                agent_name=self._name(consultant),
-            )
+            send(consultant, self._consult_joined(sid, call))
+            send(requester, self._consult_asked(sid, call))
         elif state is act.ConsultState.ENDED:
             call.consult = call.consultant = None
             reason = _CONSULT_END_REASONS.get(action.reason or "", p.ConsultEndReason.ENDED)
