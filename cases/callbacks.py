@@ -125,6 +125,15 @@ async def keep(
         return row.masked
 
 
+async def opened(*, session: AsyncSession, seal: NumberSeal, session_id: str) -> str | None:
+    """The full number kept for ``session_id``, or None. Not audited here: the caller
+    audits the reveal in the same unit of work (``cases.tickets.call_back_number``)."""
+    sealed = await session.scalar(
+        select(CallbackNumber.sealed).where(CallbackNumber.session_id == session_id)
+    )
+    return seal.open(sealed, session_id) if sealed is not None else None
+
+
 async def masked(*, session: AsyncSession, session_id: str) -> str | None:
     """The number as screens show it, or None if none is kept."""
     value: str | None = await session.scalar(

@@ -37,10 +37,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cases import audit, phone
+from cases import audit, callbacks, phone
 from cases.callbacks import NumberSeal
 from cases.db import Database, DatabaseError
-from cases.models import CallbackNumber, Office, Ticket, TicketKind, TicketStatus, utcnow
+from cases.models import Office, Ticket, TicketKind, TicketStatus, utcnow
 
 NOTE_MAX = 2000
 BODY_MAX = 4000
@@ -314,11 +314,8 @@ async def call_back_number(
             raise IllegalTransition(f"ticket {ticket_id} is done")
         number = ticket.caller_phone
         if number is None and ticket.kind == TicketKind.VOICEMAIL and ticket.session_id:
-            root = ticket.session_id.partition(":")[0]
-            row = await session.scalar(
-                select(CallbackNumber).where(CallbackNumber.session_id == root)
-            )
-            number = seal.open(row.sealed, root) if row is not None else None
+            root = ticket.session_id.partition(":")[0]  # numbers are kept under the first leg
+            number = await callbacks.opened(session=session, seal=seal, session_id=root)
         if number is None:
             raise NoNumber(f"ticket {ticket_id} has no number to call back")
         await audit.record(
