@@ -4,7 +4,7 @@ transfers nobody could take."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -160,17 +160,26 @@ async def number_client(
     return client
 
 
+Open = Callable[[str], Awaitable[Peer]]
+
+
+@pytest.fixture
+def peer(number_client: TestClient[Any, Any]) -> Open:
+    """A socket on ``number_client`` that has said hello (``who``: ``agent:A1``, …)."""
+
+    async def open_peer(who: str) -> Peer:
+        one = Peer(await number_client.ws_connect(f"/ws?as={who}"))
+        await one.send("hello")
+        await one.expect(p.Welcome)
+        return one
+
+    return open_peer
+
+
 class TestCallbackNumber:
     async def test_only_the_agent_offered_the_callback_gets_the_full_number(
-        self, number_client: TestClient[Any, Any], numbers: NumberStore
+        self, peer: Open, numbers: NumberStore
     ) -> None:
-        async def peer(who: str) -> Peer:
-            ws = await number_client.ws_connect(f"/ws?as={who}")
-            one = Peer(ws)
-            await one.send("hello")
-            await one.expect(p.Welcome)
-            return one
-
         caller = await peer("caller:u1")
         await caller.send("join_queue", category="labour_wages", language="zh")
         queued = await caller.expect(p.Queued)
@@ -200,18 +209,11 @@ class TestCallbackNumber:
         assert numbers.revealed == [(queued.session_id, "user-A1")] * 2
 
     async def test_only_the_offered_agent_gets_a_pass_to_the_callers_history(
-        self, number_client: TestClient[Any, Any], numbers: NumberStore
+        self, number_client: TestClient[Any, Any], peer: Open, numbers: NumberStore
     ) -> None:
         """A caller who gave a number: the agent's offer carries a history pass minted
         for that agent, session and number key (never the key itself); a caller without
         a number brings no pass, and nobody else is given one."""
-
-        async def peer(who: str) -> Peer:
-            ws = await number_client.ws_connect(f"/ws?as={who}")
-            one = Peer(ws)
-            await one.send("hello")
-            await one.expect(p.Welcome)
-            return one
 
         agent = await peer("agent:A1")
         other = await peer("agent:A2")
@@ -235,16 +237,7 @@ class TestCallbackNumber:
         assert (plain.history_pass, plain.caller_ref) == (None, None)
         assert len(numbers.passes) == 1
 
-    async def test_the_caller_of_an_answered_call_gets_a_survey_token(
-        self, number_client: TestClient[Any, Any]
-    ) -> None:
-        async def peer(who: str) -> Peer:
-            ws = await number_client.ws_connect(f"/ws?as={who}")
-            one = Peer(ws)
-            await one.send("hello")
-            await one.expect(p.Welcome)
-            return one
-
+    async def test_the_caller_of_an_answered_call_gets_a_survey_token(self, peer: Open) -> None:
         agent = await peer("agent:A1")
         await agent.send("presence", state="available")
         caller = await peer("caller:u1")
