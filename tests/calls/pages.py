@@ -52,3 +52,20 @@ async def take_first_offer(desk: Page) -> str:
     session = await desk.text_content("[data-testid=live-session]")
     assert session
     return session
+
+
+async def in_a_call(browser: Browser, url: str) -> tuple[Page, Page, str]:
+    """The demo lawyer's desk and a caller, connected: (desk, caller, session id)."""
+    desk = await desk_ready(browser, url)
+    caller = await caller_in_line(browser, url)
+    session = await take_first_offer(desk)
+    await caller.locator("#call-status[data-state=connected]").wait_for()
+    return desk, caller, session
+
+
+async def lawyer_in_the_room(caller: Page) -> None:
+    """Until the caller's page knows the lawyer is in the call's room (its
+    ``participant_joined``), so that the lawyer's leaving is noticed."""
+    await caller.wait_for_function(
+        "() => [...window.hotline.room.people.values()].some((p) => p.role === 'host')"
+    )

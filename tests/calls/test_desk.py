@@ -13,7 +13,7 @@ from cases.db import Database
 from hotline.app import create_app
 from tests.app import make_settings
 from tests.browser import chromium, serve
-from tests.calls.pages import caller_in_line, desk_ready, signed_in, take_first_offer
+from tests.calls.pages import in_a_call, lawyer_in_the_room, signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -108,14 +108,9 @@ class TestLawyerLost:
         settings = make_settings(seeded.url, tmp_path, HOTLINE_RESUME_GRACE="3")
         app = await create_app(settings)
         async with serve(app) as url, chromium(chromium_path) as browser:
-            agent = await desk_ready(browser, url)
-            caller = await caller_in_line(browser, url)
-            await take_first_offer(agent)
-            await caller.locator("#call-status[data-state=connected]").wait_for()
+            agent, caller, _session = await in_a_call(browser, url)
             assert await caller.locator("[data-testid=in-call]").is_visible()
-            await caller.wait_for_function(  # the caller's page knows the lawyer is in
-                "() => [...window.hotline.room.people.values()].some((p) => p.role === 'host')"
-            )
+            await lawyer_in_the_room(caller)
             await agent.context.close()
             notice = caller.locator("[data-testid=device-notice]")
             await notice.filter(has_text="律师的网络连接中断，正在恢复").wait_for()

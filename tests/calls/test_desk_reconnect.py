@@ -18,7 +18,7 @@ from hotline.app import create_app
 from signaling.web import SIGNALING
 from tests.app import make_settings
 from tests.browser import chromium, serve
-from tests.calls.pages import caller_in_line, desk_ready, signed_in, take_first_offer
+from tests.calls.pages import in_a_call, lawyer_in_the_room, signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -67,10 +67,7 @@ async def test_a_network_blip_keeps_the_call_and_the_desk_rejoins_its_room(
 ) -> None:
     app = await create_app(make_settings(seeded.url, tmp_path))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await desk_ready(browser, url)
-        caller = await caller_in_line(browser, url)
-        session = await take_first_offer(desk)
-        await caller.locator("#call-status[data-state=connected]").wait_for()
+        desk, caller, session = await in_a_call(browser, url)
         await hears_the_caller(desk)
         sockets: list[Any] = []
         desk.on("websocket", lambda ws: sockets.append(ws))
@@ -102,10 +99,7 @@ async def test_a_desk_reloaded_in_wrap_up_is_asked_its_disposition_again(
 ) -> None:
     app = await create_app(make_settings(seeded.url, tmp_path))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await desk_ready(browser, url)
-        caller = await caller_in_line(browser, url)
-        await take_first_offer(desk)
-        await caller.locator("#call-status[data-state=connected]").wait_for()
+        desk, caller, _session = await in_a_call(browser, url)
         await desk.fill("#live-notes", "咨询拖欠工资，建议申请法律援助")
         await caller.click("#leave")
         await desk.locator("[data-testid=disposition]").wait_for()
@@ -128,14 +122,9 @@ async def test_the_caller_is_told_while_the_lawyer_is_away_and_the_lawyer_comes_
     lawyer within the grace period takes the call back, and the notice goes."""
     app = await create_app(make_settings(seeded.url, tmp_path))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await desk_ready(browser, url)
-        caller = await caller_in_line(browser, url)
-        session = await take_first_offer(desk)
-        await caller.locator("#call-status[data-state=connected]").wait_for()
+        desk, caller, session = await in_a_call(browser, url)
         await hears_the_caller(desk)
-        await caller.wait_for_function(  # the caller's page knows the lawyer is in the room
-            "() => [...window.hotline.room.people.values()].some((p) => p.role === 'host')"
-        )
+        await lawyer_in_the_room(caller)
         await desk.context.close()
         notice = caller.locator("[data-testid=device-notice]")
         await notice.filter(has_text="律师的网络连接中断").wait_for()

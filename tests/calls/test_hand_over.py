@@ -14,7 +14,7 @@ from cases.db import Database
 from hotline.app import create_app
 from tests.app import make_settings
 from tests.browser import chromium, serve
-from tests.calls.pages import caller_in_line, desk_ready, signed_in, take_first_offer
+from tests.calls.pages import caller_in_line, desk_ready, in_a_call, signed_in, take_first_offer
 
 pytestmark = pytest.mark.browser
 
@@ -24,10 +24,7 @@ async def test_referral_ticket_rating_and_callback_ticket(
 ) -> None:
     app = await create_app(make_settings(seeded.url, tmp_path))
     async with serve(app) as url, chromium(chromium_path) as browser:
-        desk = await desk_ready(browser, url)
-        caller = await caller_in_line(browser, url)
-        session = await take_first_offer(desk)
-        await caller.locator("#call-status[data-state=connected]").wait_for()
+        desk, caller, session = await in_a_call(browser, url)
 
         await desk.click("#end-session")
         form = desk.locator("[data-testid=disposition]")
